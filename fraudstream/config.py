@@ -1,0 +1,130 @@
+"""Where fraudstream finds its services and settings: ``FRAUDSTREAM_*`` variables first, then the
+embedded stack that ``fraudstream up`` recorded in the state directory.
+
+Everything here is read when called, never at import time, so one process can switch stacks (tests
+do) and a missing service is reported where it is needed, with what to do about it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from fraudstream.windows import parse_utc
+
+ENV_PREFIX = "FRAUDSTREAM_"
+DEFAULT_PARTITION_START = "2026-01-01T00:00:00+00:00"
+DEFAULT_ALLOWED_LATENESS_SECONDS = 300
+STACK_FILE = "stack.json"
+
+
+class ServiceUnavailable(RuntimeError):
+    """A service fraudstream needs is neither configured nor running."""
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """A ``FRAUDSTREAM_<name>`` variable; empty counts as unset."""
+    value = os.environ.get(ENV_PREFIX + name, "").strip()
+    return value or default
+
+
+def state_dir() -> Path:
+    """The embedded stack's home: ``FRAUDSTREAM_STATE_DIR`` or ``.fraudstream/`` in the cwd."""
+    return Path(env("STATE_DIR") or Path.cwd() / ".fraudstream").absolute()
+
+
+def partition_start() -> datetime:
+    """First 10-minute partition (``FRAUDSTREAM_PARTITION_START``, ISO date-time, UTC default)."""
+    raw = env("PARTITION_START", DEFAULT_PARTITION_START)
+    try:
+        return parse_utc(raw)
+    except ValueError:
+        raise ValueError(
+            f"FRAUDSTREAM_PARTITION_START={raw!r} is not an ISO-8601 date-time; "
+            "use e.g. 2026-01-01T00:00:00+00:00"
+        ) from None
+
+
+def allowed_lateness() -> timedelta:
+    """How far a record's event time may be from its Kafka timestamp (seconds in the env)."""
+    raw = env("ALLOWED_LATENESS", str(DEFAULT_ALLOWED_LATENESS_SECONDS))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise ValueError(
+            f"FRAUDSTREAM_ALLOWED_LATENESS={raw!r} must be a non-negative number of seconds"
+        )
+    return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class StackRecord:
+    """What ``fraudstream up`` wrote about the services it runs (``<state dir>/stack.json``)."""
+
+    kafka_bootstrap: str | None
+    mongo_uri: str | None
+    label_api_url: str | None
+    processes: dict[str, int]
+    started_at: str
+
+    @classmethod
+    def load(cls, directory: Path) -> StackRecord | None:
+        path = directory / STACK_FILE
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        return cls(**data)
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / (STACK_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=2))
+        tmp.replace(directory / STACK_FILE)
+
+    @staticmethod
+    def now() -> str:
+        return datetime.now(UTC).isoformat()
+
+
+def _resolve(variable: str, attribute: str, what: str) -> str:
+    configured = env(variable)
+    if configured:
+        return configured
+    directory = state_dir()
+    record = StackRecord.load(directory)
+    value = getattr(record, attribute) if record else None
+    if value:
+        return value
+    raise ServiceUnavailable(
+        f"No {what} is configured: start the embedded stack with `fraudstream up` "
+        f"(state dir {directory}) or set FRAUDSTREAM_{variable}."
+    )
+
+
+def kafka_bootstrap() -> str:
+    return _resolve("KAFKA_BOOTSTRAP", "kafka_bootstrap", "Kafka broker")
+
+
+def mongo_uri() -> str:
+    return _resolve("MONGO_URI", "mongo_uri", "MongoDB")
+
+
+def label_api_url() -> str:
+    return _resolve("LABEL_API_URL", "label_api_url", "label API")
+
+
+def kafka_topic() -> str:
+    return env("KAFKA_TOPIC", "transactions")
+
+
+def kafka_group_id() -> str:
+    return env("KAFKA_GROUP_ID", "fraudstream-ingest")
+
+
+def mongo_database() -> str:
+    return env("MONGO_DATABASE", "fraudstream")

@@ -1,0 +1,157 @@
+"""MongoDB persistence for fraudstream (collections and fields: DESIGN.md).
+
+Delivery contract: idempotent. Transactions are upserted on ``_id = transaction_id`` and dead
+letters on their source position, one unordered ``bulk_write`` per batch, so a re-run or a retry
+after a crash replaces documents and never duplicates them. Network errors are retried a bounded
+number of times, then raised with what to do; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pymongo import ASCENDING, MongoClient, UpdateOne
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, PyMongoError
+
+from fraudstream.config import ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+TRANSACTIONS = "transactions"
+DEAD_LETTERS = "dead_letters"
+INGESTED_WINDOWS = "ingested_windows"
+WRITE_ATTEMPTS = 4
+_RETRYABLE = (AutoReconnect, NetworkTimeout)
+
+T = TypeVar("T")
+
+
+class MongoStore:
+    """The fraudstream database: one client, typed operations, bounded retries."""
+
+    def __init__(self, client: MongoClient, database: str) -> None:
+        self.client = client
+        self.db: Database = client[database]
+
+    @classmethod
+    def connect(cls, uri: str, database: str, *, timeout_ms: int = 5_000) -> MongoStore:
+        """Connect and verify the server answers; a clear error if it does not."""
+        client: MongoClient = MongoClient(
+            uri, serverSelectionTimeoutMS=timeout_ms, tz_aware=True, appname="fraudstream"
+        )
+        try:
+            client.admin.command("ping")
+        except ConnectionFailure as error:
+            client.close()
+            raise ServiceUnavailable(
+                f"MongoDB at {_redact(uri)} is not reachable ({type(error).__name__}): start it "
+                "(`fraudstream up`) or point FRAUDSTREAM_MONGO_URI at a running server."
+            ) from None
+        return cls(client, database)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def collection(self, name: str) -> Collection:
+        return self.db[name]
+
+    def ensure_indexes(self) -> None:
+        """Indexes the pipeline's queries rely on (idempotent)."""
+        transactions = self.collection(TRANSACTIONS)
+        transactions.create_index([("partition_key", ASCENDING)])
+        transactions.create_index([("tx_datetime", ASCENDING)])
+        transactions.create_index([("customer_id", ASCENDING), ("tx_datetime", ASCENDING)])
+        transactions.create_index([("terminal_id", ASCENDING), ("tx_datetime", ASCENDING)])
+        self.collection(DEAD_LETTERS).create_index([("partition_key", ASCENDING)])
+
+    def upsert_transactions(
+        self, documents: Sequence[dict[str, Any]], run_id: str
+    ) -> tuple[int, int]:
+        """Upsert transaction documents (each with ``_id``); returns (inserted, replaced)."""
+        if not documents:
+            return 0, 0
+        now = datetime.now(UTC)
+        operations = [
+            UpdateOne(
+                {"_id": doc["_id"]},
+                {"$set": doc, "$setOnInsert": {"first_ingested_at": now, "first_run_id": run_id}},
+                upsert=True,
+            )
+            for doc in documents
+        ]
+        result = self._retrying(
+            lambda: self.collection(TRANSACTIONS).bulk_write(operations, ordered=False),
+            f"upsert of {len(documents)} transactions",
+        )
+        return result.upserted_count, result.matched_count
+
+    def record_dead_letters(self, letters: Sequence[dict[str, Any]], run_id: str) -> int:
+        """Store rejected records once per source position; returns how many were new."""
+        if not letters:
+            return 0
+        now = datetime.now(UTC)
+        operations = [
+            UpdateOne(
+                {"_id": letter["_id"]},
+                {
+                    "$set": {**letter, "last_seen_at": now, "last_run_id": run_id},
+                    "$setOnInsert": {"first_seen_at": now, "run_id": run_id},
+                },
+                upsert=True,
+            )
+            for letter in letters
+        ]
+        result = self._retrying(
+            lambda: self.collection(DEAD_LETTERS).bulk_write(operations, ordered=False),
+            f"write of {len(letters)} dead letters",
+        )
+        return result.upserted_count
+
+    def record_ingested_windows(self, windows: Iterable[dict[str, Any]]) -> None:
+        """Remember which windows an ingestion completed (the ledger retention checks consult)."""
+        operations = [UpdateOne({"_id": w["_id"]}, {"$set": w}, upsert=True) for w in windows]
+        if operations:
+            self._retrying(
+                lambda: self.collection(INGESTED_WINDOWS).bulk_write(operations, ordered=False),
+                "update of the ingested-windows ledger",
+            )
+
+    def ingested_windows(self, keys: Iterable[str]) -> set[str]:
+        keys = list(keys)
+        found = self.collection(INGESTED_WINDOWS).find({"_id": {"$in": keys}}, {"_id": 1})
+        return {doc["_id"] for doc in found}
+
+    def _retrying(self, operation: Callable[[], T], what: str) -> T:
+        attempt = 1
+        while True:
+            try:
+                return operation()
+            except _RETRYABLE as error:
+                if attempt == WRITE_ATTEMPTS:
+                    raise ServiceUnavailable(
+                        f"MongoDB {what} failed {WRITE_ATTEMPTS} times ({error}); nothing was "
+                        "committed for the unwritten records: check the server and re-run the "
+                        "partition (writes are idempotent)."
+                    ) from error
+                delay = 0.5 * 2 ** (attempt - 1)
+                log.warning(
+                    "MongoDB %s failed (%s); retry %d in %.1fs", what, error, attempt, delay
+                )
+                time.sleep(delay)
+                attempt += 1
+            except PyMongoError as error:
+                raise RuntimeError(f"MongoDB {what} failed: {error}") from error
+
+
+def _redact(uri: str) -> str:
+    """A URI fit for messages and logs: credentials removed."""
+    scheme, sep, rest = uri.partition("://")
+    if "@" in rest:
+        rest = rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"

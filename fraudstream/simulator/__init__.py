@@ -1,0 +1,1 @@
+"""The transaction simulator (Fraud Detection Handbook design), its publisher and label delivery."""

@@ -1,0 +1,86 @@
+"""Time windows: the 10-minute grid every transaction is assigned to by its event time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+WINDOW = timedelta(minutes=10)
+# Dagster's minute-level partition key format; `partitions/` uses the same constant so the keys
+# written to MongoDB are exactly the keys the UI shows.
+PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A half-open event-time interval ``[start, end)``, timezone-aware UTC."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("TimeRange needs timezone-aware datetimes")
+        if self.end <= self.start:
+            raise ValueError(f"TimeRange end {self.end} must be after start {self.start}")
+
+    @property
+    def start_ms(self) -> int:
+        return to_millis(self.start)
+
+    @property
+    def end_ms(self) -> int:
+        return to_millis(self.end)
+
+    def contains(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    def windows(self) -> Iterator[TimeRange]:
+        """The 10-minute windows that make up this range (the range must lie on the grid)."""
+        if window_start(self.start) != self.start or window_start(self.end) != self.end:
+            raise ValueError(f"{self} is not aligned to {WINDOW} windows")
+        cursor = self.start
+        while cursor < self.end:
+            yield TimeRange(cursor, cursor + WINDOW)
+            cursor += WINDOW
+
+    def __str__(self) -> str:
+        return f"[{self.start.isoformat()}, {self.end.isoformat()})"
+
+
+def to_millis(moment: datetime) -> int:
+    """Milliseconds since the epoch, exact (no float rounding)."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def from_millis(millis: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=millis)
+
+
+def window_start(moment: datetime) -> datetime:
+    """Start of the 10-minute window holding ``moment``: a boundary belongs to the later window."""
+    return _EPOCH + ((moment - _EPOCH) // WINDOW) * WINDOW
+
+
+def partition_key(moment: datetime) -> str:
+    """The Dagster partition key of the window holding ``moment``."""
+    return window_start(moment).strftime(PARTITION_KEY_FORMAT)
+
+
+def window_of_key(key: str) -> TimeRange:
+    """The window a partition key names."""
+    start = datetime.strptime(key, PARTITION_KEY_FORMAT).replace(tzinfo=UTC)
+    if window_start(start) != start:
+        raise ValueError(f"partition key {key!r} is not on the {WINDOW} grid")
+    return TimeRange(start, start + WINDOW)
+
+
+def parse_utc(text: str) -> datetime:
+    """Parse an ISO-8601 date-time; a value without an offset is UTC."""
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
