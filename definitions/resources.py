@@ -1,0 +1,60 @@
+"""Resources: the I/O boundary of the code location.
+
+Fields left unset are resolved when the resource is used: a ``FRAUDSTREAM_*`` variable if set,
+otherwise the embedded stack recorded by ``fraudstream up`` in the state dir.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+import dagster as dg
+
+from fraudstream import config
+from fraudstream.kafka_source import KafkaSettings, TopicReader
+from fraudstream.mongo_store import MongoStore
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """The Kafka topic transactions stream through (FRAUDSTREAM_KAFKA_BOOTSTRAP, _KAFKA_TOPIC,
+    _KAFKA_GROUP_ID, _ALLOWED_LATENESS seconds)."""
+
+    bootstrap_servers: str | None = None
+    topic: str | None = None
+    group_id: str | None = None
+    allowed_lateness_seconds: float | None = None
+
+    def settings(self) -> KafkaSettings:
+        return KafkaSettings(
+            bootstrap_servers=self.bootstrap_servers or config.kafka_bootstrap(),
+            topic=self.topic or config.kafka_topic(),
+            group_id=self.group_id or config.kafka_group_id(),
+        )
+
+    def allowed_lateness(self) -> timedelta:
+        if self.allowed_lateness_seconds is not None:
+            return timedelta(seconds=self.allowed_lateness_seconds)
+        return config.allowed_lateness()
+
+    @contextmanager
+    def reader(self) -> Iterator[TopicReader]:
+        """A reader of the topic whose timestamps are ordered up to the allowed lateness."""
+        with TopicReader(self.settings(), max_disorder=self.allowed_lateness()) as reader:
+            yield reader
+
+
+class MongoResource(dg.ConfigurableResource):
+    """The fraudstream MongoDB database (FRAUDSTREAM_MONGO_URI, FRAUDSTREAM_MONGO_DATABASE)."""
+
+    uri: str | None = None
+    database: str | None = None
+
+    @contextmanager
+    def store(self) -> Iterator[MongoStore]:
+        store = MongoStore.connect(
+            self.uri or config.mongo_uri(), self.database or config.mongo_database()
+        )
+        try:
+            yield store
+        finally:
+            store.close()

@@ -1,0 +1,216 @@
+"""The ``fraudstream`` command line (contract: DESIGN.md)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from fraudstream import config
+from fraudstream.config import ServiceUnavailable
+from fraudstream.kafka_admin import ensure_topic
+from fraudstream.kafka_source import KafkaSettings, TopicReader
+from fraudstream.simulator.delivery import TransactionPublisher, deliver, read_handbook_csv
+from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
+from fraudstream.stack.binaries import MissingBinary
+from fraudstream.stack.embedded import EmbeddedStack
+from fraudstream.windows import TimeRange, parse_utc
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+Handler = Callable[[argparse.Namespace], int]
+
+
+def duration(text: str) -> timedelta:
+    """``90``, ``90s``, ``30m``, ``2h`` or ``7d``."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90s, 30m, 2h or 7d")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def moment(text: str) -> datetime:
+    try:
+        return parse_utc(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 date-time (e.g. 2026-11-23T08:00:00Z)"
+        ) from None
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    return (args.state_dir or config.state_dir()).absolute()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    stack = EmbeddedStack(_state_dir(args))
+    started = time.monotonic()
+    record = stack.up()
+    print(f"fraudstream stack is up in {stack.state_dir} ({time.monotonic() - started:.1f}s)")
+    print(f"  kafka      {record.kafka_bootstrap}  (topic {config.kafka_topic()})")
+    print(f"  mongodb    {record.mongo_uri}")
+    print(f"  label API  {record.label_api_url}")
+    if not args.no_dagster:
+        print(
+            "  dagster    not started by this version: run `dagster dev -w workspace.yaml` "
+            "from the repository root (the automation issue adds it to `up`)"
+        )
+    print("Use `eval $(fraudstream env)` to point other programs at it.")
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    directory = _state_dir(args)
+    record = config.StackRecord.load(directory)
+    if record is None:
+        print(f"no stack in {directory}: run `fraudstream up` first", file=sys.stderr)
+        return 1
+    print(f"export FRAUDSTREAM_STATE_DIR={directory}")
+    for name, value in (
+        ("KAFKA_BOOTSTRAP", record.kafka_bootstrap),
+        ("MONGO_URI", record.mongo_uri),
+        ("LABEL_API_URL", record.label_api_url),
+    ):
+        if value:
+            print(f"export FRAUDSTREAM_{name}={value}")
+    print(f"export FRAUDSTREAM_KAFKA_TOPIC={config.kafka_topic()}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    stack = EmbeddedStack(_state_dir(args))
+    statuses = stack.status()
+    for status in statuses:
+        print(f"{'ok  ' if status.healthy else 'DOWN'}  {status.name:<20} {status.detail}")
+    healthy = all(s.healthy for s in statuses)
+    if healthy:
+        _print_lag()
+    return 0 if healthy else 1
+
+
+def _print_lag() -> None:
+    settings = _kafka_settings()
+    with TopicReader(settings, max_disorder=config.allowed_lateness()) as reader:
+        extents, committed = reader.extents(), reader.committed()
+    print(f"topic {settings.topic}, group {settings.group_id}:")
+    for partition, extent in sorted(extents.items()):
+        done = committed.get(partition)
+        lag = extent.end - (done if done is not None else extent.start)
+        print(
+            f"  partition {partition}: offsets [{extent.start}, {extent.end}) "
+            f"committed {done if done is not None else '-'} lag {lag}"
+        )
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    stopped = EmbeddedStack(_state_dir(args)).down()
+    print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    return 0
+
+
+def _kafka_settings() -> KafkaSettings:
+    return KafkaSettings(config.kafka_bootstrap(), config.kafka_topic(), config.kafka_group_id())
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    state_dir = _state_dir(args)
+    if args.from_csv:
+        frames = read_handbook_csv(args.from_csv)
+        if args.start or args.end:
+            frames = _clip(frames, args.start, args.end)
+    else:
+        if not (args.start and args.end):
+            print("simulate needs --start and --end (or --from-csv FILE)", file=sys.stderr)
+            return 2
+        simulator = TransactionSimulator(
+            SimulationConfig(seed=args.seed, tx_per_day=args.tx_per_day)
+        )
+        frames = simulator.days(TimeRange(args.start, args.end))
+    settings = _kafka_settings()
+    ensure_topic(settings.bootstrap_servers, settings.topic)
+    started = time.monotonic()
+    with TransactionPublisher(settings.bootstrap_servers, settings.topic) as publisher:
+        report = deliver(frames, publisher, state_dir, args.label_delay)
+    elapsed = time.monotonic() - started
+    print(
+        f"published {report.transactions} transactions ({report.frauds} fraudulent) to "
+        f"{settings.topic} in {elapsed:.1f}s; event time {report.first_event} .. "
+        f"{report.last_event}"
+    )
+    print(
+        f"labels: {report.labels_in_files} already reported, in "
+        f"{len(report.label_files)} file(s) under {state_dir / 'landing' / 'labels'}; "
+        f"{report.labels_in_feed} queued on the label API feed (each served from its report time)"
+    )
+    return 0
+
+
+def _clip(
+    frames: Iterable[pd.DataFrame], start: datetime | None, end: datetime | None
+) -> Iterator[pd.DataFrame]:
+    for frame in frames:
+        keep = frame["tx_datetime"].notna()
+        if start:
+            keep &= frame["tx_datetime"] >= start
+        if end:
+            keep &= frame["tx_datetime"] < end
+        yield frame.loc[keep].reset_index(drop=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    print(
+        "The hands-free demo arrives with the automation issue (sensors and declarative "
+        "automation). Until then: `fraudstream up --no-dagster`, `fraudstream simulate ...`, "
+        "then `dagster asset materialize -m definitions --select transactions --partition KEY`."
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fraudstream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        sub_parser.add_argument(
+            "--state-dir", type=Path, default=None, help="default: .fraudstream/"
+        )
+        sub_parser.set_defaults(handler=handler)
+        return sub_parser
+
+    up = command("up", cmd_up, "start the embedded services (idempotent)")
+    up.add_argument("--no-dagster", action="store_true", help="do not start Dagster")
+    command("env", cmd_env, "print export lines for the running stack")
+    command("status", cmd_status, "health of every service and the topic's lag")
+    command("down", cmd_down, "stop every service of the stack")
+    simulate = command("simulate", cmd_simulate, "publish transactions and deliver their labels")
+    simulate.add_argument("--start", type=moment, help="first event time (ISO-8601)")
+    simulate.add_argument("--end", type=moment, help="end of event time, exclusive (ISO-8601)")
+    simulate.add_argument("--tx-per-day", type=int, default=10_000)
+    simulate.add_argument("--seed", type=int, default=0)
+    simulate.add_argument("--from-csv", type=Path, help="replay a handbook-format CSV instead")
+    simulate.add_argument(
+        "--label-delay", type=duration, default=timedelta(minutes=30),
+        help="mean delay before a label is reported (e.g. 30m, 7d); default 30m",
+    )  # fmt: skip
+    command("demo", cmd_demo, "the whole system, hands-free, on simulated data")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ServiceUnavailable, MissingBinary, TimeoutError, ValueError) as error:
+        print(f"fraudstream {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,14 @@
+"""The time grids of the pipeline, all in UTC and starting at ``FRAUDSTREAM_PARTITION_START``."""
+
+import dagster as dg
+
+from fraudstream.config import partition_start
+from fraudstream.windows import PARTITION_KEY_FORMAT
+
+# A window exists once it has closed (end_offset 0); keys look like 2026-11-23-10:20.
+ten_minute_partitions = dg.TimeWindowPartitionsDefinition(
+    start=partition_start(),
+    cron_schedule="*/10 * * * *",
+    fmt=PARTITION_KEY_FORMAT,
+    timezone="UTC",
+)
