@@ -22,7 +22,7 @@ from typing import Any
 
 from kafka.consumer.fetcher import ConsumerRecord
 
-from fraudstream.kafka_source import PartitionScan, RangeExpired, TopicReader
+from fraudstream.kafka_source import PartitionExtent, PartitionScan, TopicReader
 from fraudstream.mongo_store import MongoStore
 from fraudstream.schema import InvalidRecord, check_lateness, parse_transaction_json
 from fraudstream.windows import TimeRange, from_millis, partition_key
@@ -107,21 +107,21 @@ def ingest_range(
     keys = [partition_key(window.start) for window in time_range.windows()]
     lateness_ms = int(allowed_lateness.total_seconds() * 1000)
     extents = reader.extents()
-    try:
-        scans, batches = reader.scan(
-            time_range.start_ms - lateness_ms, time_range.end_ms + lateness_ms, extents
-        )
-    except RangeExpired as expired:
+    lost = _lost_partitions(reader, store, keys, extents, time_range.start_ms - lateness_ms)
+    if lost:
         if store.ingested_windows(keys) == set(keys):
-            log.warning("%s; MongoDB already holds the range, keeping it", expired)
+            log.warning("%s; MongoDB already holds %s, keeping it", lost, time_range)
             report.expired_but_kept = True
             report.duration_s = time.monotonic() - started
             return report
         raise WindowExpired(
-            f"Cannot ingest {time_range}: {expired}. MongoDB does not hold this range, so it "
-            "cannot be rebuilt from Kafka; load it from a batch file in landing/transactions/ "
-            "or restore MongoDB from a backup."
-        ) from None
+            f"Cannot ingest {time_range}: {lost}. MongoDB does not hold this range, so it cannot "
+            "be rebuilt from Kafka; load it from a batch file in landing/transactions/ or "
+            "restore MongoDB from a backup."
+        )
+    scans, batches = reader.scan(
+        time_range.start_ms - lateness_ms, time_range.end_ms + lateness_ms, extents
+    )
     report.scans = scans
     topic = reader.settings.topic
 
@@ -153,6 +153,9 @@ def ingest_range(
             "run_id": run_id,
             "completed_at": now,
             "source": "kafka",
+            "topic": topic,
+            # What was read, so a later run can tell a reset topic from a quiet one.
+            "offsets": {str(p): scan.next_offset for p, scan in scans.items()},
         }
         for key in keys
     )
@@ -160,6 +163,34 @@ def ingest_range(
     report.committed = reader.commit(positions, metadata=f"run {run_id} {time_range}")
     report.duration_s = time.monotonic() - started
     return report
+
+
+def _lost_partitions(
+    reader: TopicReader,
+    store: MongoStore,
+    keys: list[str],
+    extents: dict[int, PartitionExtent],
+    start_ms: int,
+) -> str:
+    """Why records of the range may have left the topic ("" if there is no sign they did).
+
+    Two signs: retention moved a partition's start past the range, or a partition now ends below
+    offsets an earlier ingestion already read (the topic was deleted and re-created, or the
+    embedded broker restarted with its memory storage empty).
+    """
+    truncated = reader.truncated_partitions(start_ms, extents)
+    if truncated:
+        return f"retention deleted records of partition(s) {truncated} of {reader.settings.topic!r}"
+    read_before = store.ingested_offsets(keys, reader.settings.topic)
+    shrunk = sorted(
+        p for p, offset in read_before.items() if p not in extents or extents[p].end < offset
+    )
+    if shrunk:
+        return (
+            f"partition(s) {shrunk} of {reader.settings.topic!r} end below offsets already "
+            "ingested: the topic was re-created or the broker lost its data"
+        )
+    return ""
 
 
 def _route(

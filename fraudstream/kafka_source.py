@@ -75,10 +75,6 @@ class TopicNotFound(RuntimeError):
     """The configured topic does not exist on the broker."""
 
 
-class RangeExpired(RuntimeError):
-    """Records of the requested range were deleted from the topic (retention)."""
-
-
 class TopicReader:
     """Reads records of one topic by record-timestamp range. Use as a context manager."""
 
@@ -130,6 +126,22 @@ class TopicReader:
             extents[tp.partition] = PartitionExtent(tp.partition, start, end, last_ts)
         return extents
 
+    def truncated_partitions(self, start_ms: int, extents: dict[int, PartitionExtent]) -> list[int]:
+        """Partitions whose retention deleted records that may be stamped at or after ``start_ms``.
+
+        Evidence of deletion is a log start offset above 0; the loss reaches the range when the
+        oldest record left is stamped after ``start_ms - max_disorder``.
+        """
+        truncated = []
+        for tp in self._partitions:
+            extent = extents[tp.partition]
+            if extent.start == 0:
+                continue
+            oldest = self._records_from(tp, extent.start) if not extent.is_empty else []
+            if not oldest or oldest[0].timestamp > start_ms - self.max_disorder_ms:
+                truncated.append(tp.partition)
+        return truncated
+
     def committed(self) -> dict[int, int | None]:
         """The group's committed next-offset per partition (None where nothing was committed)."""
         return {tp.partition: self._consumer.committed(tp) for tp in self._partitions}
@@ -147,7 +159,6 @@ class TopicReader:
         for tp in self._partitions:
             extent = extents[tp.partition]
             first = self._locate(tp, extent, start_ms - self.max_disorder_ms)
-            self._check_retention(tp, extent, start_ms)
             scans[tp.partition] = PartitionScan(tp.partition, first, first)
         return scans, self._scan_records(start_ms, end_ms, extents, scans)
 
@@ -186,6 +197,7 @@ class TopicReader:
         if not active:
             return
         self._consumer.assign(sorted(active, key=lambda tp: tp.partition))
+        self._consumer.resume(*active)
         for tp in active:
             self._consumer.seek(tp, scans[tp.partition].first_offset)
         last_progress = time.monotonic()
@@ -248,22 +260,12 @@ class TopicReader:
                 hi = mid
         return lo
 
-    def _check_retention(self, tp: TopicPartition, extent: PartitionExtent, start_ms: int) -> None:
-        if extent.start == 0 or extent.is_empty:
-            return
-        oldest = self._records_from(tp, extent.start)
-        if oldest and oldest[0].timestamp > start_ms - self.max_disorder_ms:
-            raise RangeExpired(
-                f"partition {tp.partition} of {tp.topic!r} starts at offset {extent.start} "
-                f"(records before it were deleted by retention) with a record stamped "
-                f"{oldest[0].timestamp} ms, after the range start {start_ms} ms"
-            )
-
     def _records_from(
         self, tp: TopicPartition, offset: int, timeout: float = 5.0
     ) -> list[ConsumerRecord]:
         """The records of the fetch at ``offset`` (at least one batch); [] if none come in time."""
         self._consumer.assign([tp])
+        self._consumer.resume(tp)  # assign() keeps a partition paused by an earlier scan
         self._consumer.seek(tp, offset)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

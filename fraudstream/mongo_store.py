@@ -127,6 +127,16 @@ class MongoStore:
         found = self.collection(INGESTED_WINDOWS).find({"_id": {"$in": keys}}, {"_id": 1})
         return {doc["_id"] for doc in found}
 
+    def ingested_offsets(self, keys: Iterable[str], topic: str) -> dict[int, int]:
+        """Highest next-offset per partition that Kafka ingestions of these windows read."""
+        highest: dict[int, int] = {}
+        for doc in self.collection(INGESTED_WINDOWS).find(
+            {"_id": {"$in": list(keys)}, "topic": topic}, {"offsets": 1}
+        ):
+            for partition, offset in doc.get("offsets", {}).items():
+                highest[int(partition)] = max(offset, highest.get(int(partition), 0))
+        return highest
+
     def _retrying(self, operation: Callable[[], T], what: str) -> T:
         attempt = 1
         while True:

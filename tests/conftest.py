@@ -1,0 +1,83 @@
+"""Fixtures: one real embedded stack (mongod + Tansu broker + label API) per test session, and a
+fresh topic and database per test so tests never see each other's data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+from fraudstream.config import StackRecord
+from fraudstream.kafka_admin import ensure_topic
+from fraudstream.kafka_source import KafkaSettings, TopicReader
+from fraudstream.mongo_store import MongoStore
+from fraudstream.stack.embedded import EmbeddedStack
+from tests.producing import RecordProducer
+
+LATENESS = timedelta(minutes=5)
+
+
+@pytest.fixture(scope="session")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def stack(stack_dir: Path) -> Iterator[StackRecord]:
+    embedded = EmbeddedStack(stack_dir, preferred_ports=False)
+    record = embedded.up()
+    try:
+        yield record
+    finally:
+        embedded.down()
+
+
+@pytest.fixture
+def topic(stack: StackRecord, request: pytest.FixtureRequest) -> str:
+    """A new 3-partition topic (a marker ``partitions(n)`` asks for another count)."""
+    marker = request.node.get_closest_marker("partitions")
+    name = f"tx-{uuid.uuid4().hex[:10]}"
+    ensure_topic(stack.kafka_bootstrap, name, marker.args[0] if marker else 3)
+    return name
+
+
+@pytest.fixture
+def kafka_settings(stack: StackRecord, topic: str) -> KafkaSettings:
+    return KafkaSettings(stack.kafka_bootstrap, topic, f"group-{topic}")
+
+
+@pytest.fixture
+def reader(kafka_settings: KafkaSettings) -> Iterator[TopicReader]:
+    with TopicReader(kafka_settings, max_disorder=LATENESS) as topic_reader:
+        yield topic_reader
+
+
+@pytest.fixture
+def database(stack: StackRecord) -> Iterator[str]:
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    yield name
+    client: MongoClient = MongoClient(stack.mongo_uri)
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture
+def store(stack: StackRecord, database: str) -> Iterator[MongoStore]:
+    mongo = MongoStore.connect(stack.mongo_uri, database)
+    mongo.ensure_indexes()
+    yield mongo
+    mongo.close()
+
+
+@pytest.fixture
+def producer(stack: StackRecord, topic: str) -> Iterator[RecordProducer]:
+    with RecordProducer(stack.kafka_bootstrap, topic) as records:
+        yield records
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "partitions(n): number of partitions of the test topic")
