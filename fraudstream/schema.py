@@ -75,6 +75,8 @@ def transaction_from_fields(fields: Mapping[str, Any], *, text_values: bool = Fa
     for name in TEXT_FIELDS:
         _require_text(fields, name)
     raw_time = fields.get("tx_datetime")
+    if raw_time is None:
+        raise InvalidRecord("field 'tx_datetime' is missing")
     if not isinstance(raw_time, str):
         raise InvalidRecord(_type_error("tx_datetime", "an ISO-8601 string", raw_time))
     try:

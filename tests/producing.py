@@ -45,7 +45,11 @@ class RecordProducer:
     ) -> None:
         payload = json.dumps(value).encode() if isinstance(value, dict) else value
         self._producer.send(
-            self.topic, value=payload, key=key, partition=partition, timestamp_ms=to_millis(timestamp)
+            self.topic,
+            value=payload,
+            key=key,
+            partition=partition,
+            timestamp_ms=to_millis(timestamp),
         )
 
     def send_tx(self, record: dict[str, Any], partition: int = 0, delay_s: float = 0) -> None:
