@@ -32,7 +32,7 @@ def transactions(
             store,
             time_range,
             allowed_lateness=kafka.allowed_lateness(),
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             on_batch_written=lambda written: context.log.debug(f"{written} transactions written"),
         )
     if report.dead_letters:

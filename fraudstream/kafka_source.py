@@ -69,6 +69,7 @@ class PartitionScan:
     first_offset: int
     next_offset: int
     records_read: int = 0
+    newest_timestamp_ms: int = -(2**63)
 
 
 class TopicNotFound(RuntimeError):
@@ -149,7 +150,9 @@ class TopicReader:
     def scan(
         self, start_ms: int, end_ms: int, extents: dict[int, PartitionExtent]
     ) -> tuple[dict[int, PartitionScan], Iterator[list[ConsumerRecord]]]:
-        """Records stamped in ``[start_ms, end_ms)`` from every partition, in batches.
+        """Records stamped in ``[start_ms, end_ms)`` from every partition, in batches, plus the
+        records met on the way that arrived out of order (stamped more than ``max_disorder``
+        before a record ahead of them): the caller decides what they are, not the position.
 
         Returns the per-partition scan positions (filled in as the iterator is consumed) and the
         iterator. Reads each partition once from its located start to the first record beyond
@@ -223,8 +226,11 @@ class TopicReader:
                         break
                     scan.next_offset = record.offset + 1
                     scan.records_read += 1
-                    if start_ms <= record.timestamp < end_ms:
+                    if start_ms <= record.timestamp < end_ms or (
+                        record.timestamp < scan.newest_timestamp_ms - self.max_disorder_ms
+                    ):
                         batch.append(record)
+                    scan.newest_timestamp_ms = max(scan.newest_timestamp_ms, record.timestamp)
                 if finished or scan.next_offset >= end:
                     active.discard(tp)
                     self._consumer.pause(tp)

@@ -127,6 +127,21 @@ def test_every_bad_record_lands_in_dead_letters_exactly_once_and_the_run_succeed
         assert reason in errors
 
 
+def test_bad_records_sent_after_the_good_ones_are_still_dead_lettered(
+    producer: RecordProducer, reader: TopicReader, store: MongoStore
+) -> None:
+    for i in range(40):  # ten minutes of good records on each partition, then the bad ones
+        producer.send_tx(tx(f"t{i}", at("10:00:00") + timedelta(seconds=15 * i)), i % 3)
+    for partition in range(3):
+        producer.send(b"{oops", at("10:01:00"), partition=partition)
+    producer.flush()
+
+    report = ingest(reader, store)
+
+    assert report.transactions == 40
+    assert report.dead_letters == 3 == store.collection("dead_letters").count_documents({})
+
+
 def test_an_empty_window_succeeds_with_nothing_written(
     producer: RecordProducer, reader: TopicReader, store: MongoStore
 ) -> None:

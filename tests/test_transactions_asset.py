@@ -1,0 +1,119 @@
+"""The `transactions` asset through Dagster: single partitions, a range as one run, the CLI."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from definitions import defs
+from definitions.ingestion import transactions
+from definitions.resources import KafkaResource, MongoResource
+from fraudstream.config import StackRecord
+from fraudstream.mongo_store import MongoStore
+from fraudstream.windows import parse_utc
+from partitions import ten_minute_partitions
+from tests.producing import RecordProducer, tx
+
+ROOT = Path(__file__).resolve().parents[1]
+START = parse_utc("2026-11-23T10:00:00Z")
+
+
+@pytest.fixture
+def resources(stack: StackRecord, topic: str, database: str) -> dict[str, object]:
+    return {
+        "kafka": KafkaResource(
+            bootstrap_servers=stack.kafka_bootstrap, topic=topic, group_id=f"g-{topic}"
+        ),
+        "mongo": MongoResource(uri=stack.mongo_uri, database=database),
+    }
+
+
+def publish_hour(producer: RecordProducer) -> None:
+    for i in range(120):
+        producer.send_tx(tx(f"t{i:03d}", START + timedelta(seconds=30 * i)), partition=i % 3)
+        if i == 2:
+            producer.send(b"{broken", START + timedelta(minutes=1), partition=1)
+    producer.flush()
+
+
+def count(store: MongoStore, collection: str) -> int:
+    return store.collection(collection).count_documents({})
+
+
+def test_a_partition_materializes_with_its_metadata_and_twice_changes_no_counts(
+    producer: RecordProducer, resources: dict[str, object], store: MongoStore
+) -> None:
+    publish_hour(producer)
+    instance = dg.DagsterInstance.ephemeral()
+    for _ in range(2):
+        result = dg.materialize(
+            [transactions], partition_key="2026-11-23-10:00", resources=resources, instance=instance
+        )
+        assert result.success
+        assert (count(store, "transactions"), count(store, "dead_letters")) == (20, 1)
+    metadata = result.asset_materializations_for_node("transactions")[0].metadata
+    assert metadata["transactions"].value == 20
+    assert metadata["dead_letters"].value == 1
+    assert metadata["replaced"].value == 20
+    assert "| partition |" in metadata["offsets"].value
+    assert metadata["records_per_s"].value > 0
+
+
+def test_a_range_of_partitions_runs_as_one_run(
+    producer: RecordProducer, resources: dict[str, object], store: MongoStore
+) -> None:
+    publish_hour(producer)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [transactions],
+        resources=resources,
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": "2026-11-23-10:00",
+            "dagster/asset_partition_range_end": "2026-11-23-10:50",
+        },
+    )
+    assert result.success
+    assert count(store, "transactions") == 120
+    materialized = instance.get_materialized_partitions(dg.AssetKey("transactions"))
+    assert len(materialized) == 6
+    assert len(instance.get_runs()) == 1
+    for key in materialized:
+        assert store.collection("transactions").count_documents({"partition_key": key}) == 20
+
+
+def test_the_code_location_defines_the_ingestion_asset_as_designed() -> None:
+    repository = defs.get_repository_def()
+    node = repository.asset_graph.get(dg.AssetKey("transactions"))
+    assert node.partitions_def == ten_minute_partitions
+    assert node.backfill_policy == dg.BackfillPolicy.single_run()
+    assert node.group_name == "ingestion"
+    assert {"kafka", "mongodb"} <= set(node.kinds)
+    assert node.description
+    assert ten_minute_partitions.get_first_partition_key() == "2026-01-01-00:00"
+    assert set(repository.get_top_level_resources()) >= {"kafka", "mongo"}
+
+
+def test_the_dagster_cli_materializes_a_window_from_the_repository_root(
+    stack: StackRecord, topic: str, database: str, producer: RecordProducer, store: MongoStore
+) -> None:
+    publish_hour(producer)
+    env = {
+        **os.environ,
+        "FRAUDSTREAM_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+        "FRAUDSTREAM_MONGO_URI": stack.mongo_uri,
+        "FRAUDSTREAM_KAFKA_TOPIC": topic,
+        "FRAUDSTREAM_MONGO_DATABASE": database,
+    }
+    command = [
+        *(sys.executable, "-m", "dagster", "asset", "materialize"),
+        *("-m", "definitions", "--select", "transactions", "--partition", "2026-11-23-10:20"),
+    ]
+    for _ in range(2):
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert count(store, "transactions") == 20
