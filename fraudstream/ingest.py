@@ -26,11 +26,12 @@ from kafka.consumer.fetcher import ConsumerRecord
 from fraudstream.kafka_source import PartitionExtent, PartitionScan, TopicReader
 from fraudstream.mongo_store import MongoStore
 from fraudstream.schema import InvalidRecord, check_lateness, parse_transaction_json
-from fraudstream.windows import TimeRange, from_millis, partition_key
+from fraudstream.windows import WINDOW, TimeRange, from_millis, partition_key
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 10_000
+WINDOW_MS = WINDOW // timedelta(milliseconds=1)
 
 
 @dataclass
@@ -135,16 +136,14 @@ def ingest_range(
         if on_batch_written is not None:
             on_batch_written(report.inserted + report.replaced)
 
+    router = RecordRouter(topic, time_range, allowed_lateness, report)
     with BackgroundWriter(write) as writer:
-        documents: dict[str, dict[str, Any]] = {}
-        letters: list[dict[str, Any]] = []
         for records in batches:
             for record in records:
-                _route(record, topic, time_range, allowed_lateness, report, documents, letters)
-            if len(documents) + len(letters) >= batch_size:
-                writer.submit((list(documents.values()), letters))
-                documents, letters = {}, []
-        writer.submit((list(documents.values()), letters))
+                router.route(record)
+            if router.pending >= batch_size:
+                writer.submit(router.take())
+        writer.submit(router.take())
 
     now = datetime.now(UTC)
     store.record_ingested_windows(
@@ -194,49 +193,72 @@ def _lost_partitions(
     return ""
 
 
-def _route(
-    record: ConsumerRecord,
-    topic: str,
-    time_range: TimeRange,
-    allowed_lateness: timedelta,
-    report: IngestReport,
-    documents: dict[str, dict[str, Any]],
-    letters: list[dict[str, Any]],
-) -> None:
-    """Send one record to the batch of documents, the dead letters, or nowhere (other window)."""
-    position = {
-        "topic": topic,
-        "partition": record.partition,
-        "offset": record.offset,
-        "timestamp": record.timestamp,
-    }
-    try:
-        tx = parse_transaction_json(record.value)
-        check_lateness(tx, record.timestamp, allowed_lateness)
-    except InvalidRecord as error:
-        # An invalid record belongs to the window its Kafka timestamp falls in. One stamped before
-        # the scanned range was met out of order, where its own window's scan may never look.
-        margin_ms = allowed_lateness // timedelta(milliseconds=1)
-        if record.timestamp < time_range.end_ms and not (
-            time_range.start_ms - margin_ms <= record.timestamp < time_range.start_ms
-        ):
-            report.dead_letters += 1
-            report.dead_letter_reasons[_reason_kind(str(error))] += 1
-            letters.append(dead_letter(record, position, str(error)))
-        return
-    if not time_range.contains(tx.tx_datetime):
-        return
-    key = partition_key(tx.tx_datetime)
-    report.per_window[key] += 1
-    report.amounts.add(tx.tx_amount)
-    # Same id twice in one batch: the later offset wins, as it would across batches.
-    documents[tx.transaction_id] = {
-        "_id": tx.transaction_id,
-        **tx.fields(),
-        "partition_key": key,
-        "source": "kafka",
-        "kafka": position,
-    }
+class RecordRouter:
+    """Sends each Kafka record of a scan to the pending documents, the pending dead letters, or
+    nowhere (it belongs to another window). The hot path of ingestion: integer bounds, cached
+    partition keys."""
+
+    def __init__(
+        self, topic: str, time_range: TimeRange, allowed_lateness: timedelta, report: IngestReport
+    ) -> None:
+        self.topic = topic
+        self.time_range = time_range
+        self.allowed_lateness = allowed_lateness
+        self.report = report
+        self.start_ms, self.end_ms = time_range.start_ms, time_range.end_ms
+        self.margin_ms = allowed_lateness // timedelta(milliseconds=1)
+        self.documents: dict[str, dict[str, Any]] = {}
+        self.letters: list[dict[str, Any]] = []
+        self._keys: dict[int, str] = {}
+
+    @property
+    def pending(self) -> int:
+        return len(self.documents) + len(self.letters)
+
+    def take(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The pending documents and dead letters, handed over for writing."""
+        batch = (list(self.documents.values()), self.letters)
+        self.documents, self.letters = {}, []
+        return batch
+
+    def route(self, record: ConsumerRecord) -> None:
+        position = {
+            "topic": self.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "timestamp": record.timestamp,
+        }
+        try:
+            tx = parse_transaction_json(record.value)
+            check_lateness(tx, record.timestamp, self.allowed_lateness)
+        except InvalidRecord as error:
+            # An invalid record belongs to the window its Kafka timestamp falls in. One stamped
+            # before the scanned range was met out of order, where its own window's scan may
+            # never look.
+            stamped = record.timestamp
+            if stamped < self.end_ms and not (
+                self.start_ms - self.margin_ms <= stamped < self.start_ms
+            ):
+                self.report.dead_letters += 1
+                self.report.dead_letter_reasons[_reason_kind(str(error))] += 1
+                self.letters.append(dead_letter(record, position, str(error)))
+            return
+        event_ms = tx.tx_datetime.timestamp() * 1000
+        if not self.start_ms <= event_ms < self.end_ms:
+            return
+        window = int(event_ms // WINDOW_MS)
+        key = self._keys.get(window)
+        if key is None:
+            key = self._keys[window] = partition_key(tx.tx_datetime)
+        self.report.per_window[key] += 1
+        self.report.amounts.add(tx.tx_amount)
+        document = tx.fields()
+        document["_id"] = tx.transaction_id
+        document["partition_key"] = key
+        document["source"] = "kafka"
+        document["kafka"] = position
+        # Same id twice in one batch: the later offset wins, as it would across batches.
+        self.documents[tx.transaction_id] = document
 
 
 def dead_letter(record: ConsumerRecord, position: dict[str, Any], error: str) -> dict[str, Any]:

@@ -33,7 +33,13 @@ SCAN_OPTIONS = {
     "fetch_max_bytes": 32 * 1024 * 1024,
     "fetch_max_wait_ms": 100,
 }
-PROBE_RECORDS = 100_000
+# A probe decodes two records at its offset (enough to see a straddle); a tail read decodes the
+# whole last batch.
+PROBE_RECORDS = 2
+TAIL_RECORDS = 100_000
+PROBE_FETCH_BYTES = 256 * 1024
+# Bisection stops when this few offsets remain: scanning them costs less than more round trips.
+LOCATE_PRECISION = 2_048
 STALL_SECONDS = 30.0
 
 
@@ -92,6 +98,15 @@ class TopicReader:
                 **SCAN_OPTIONS,
                 **settings.client_options,
             )
+            # Probes fetch little: their cost is a round trip, not a multi-MB transfer.
+            self._prober = KafkaConsumer(
+                bootstrap_servers=settings.bootstrap_servers,
+                enable_auto_commit=False,
+                bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+                max_partition_fetch_bytes=PROBE_FETCH_BYTES,
+                fetch_max_wait_ms=100,
+                **settings.client_options,
+            )
         except CONNECT_ERRORS:
             raise broker_unreachable(settings.bootstrap_servers) from None
         self._partitions = self._topic_partitions()
@@ -104,27 +119,30 @@ class TopicReader:
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
+        self._prober.close(autocommit=False)
 
     @property
     def partitions(self) -> list[TopicPartition]:
         return list(self._partitions)
 
     def extents(self) -> dict[int, PartitionExtent]:
-        """Start, true end and newest record time of every partition (one tail fetch each)."""
+        """Start, true end and newest record time of every partition (one fetch for all tails)."""
         starts = self._consumer.beginning_offsets(self._partitions)
         # On the embedded broker the reported end is the last batch's base offset + 1; on Kafka it
         # is the high watermark. Reading from (reported end - 1) yields the true tail either way.
         reported = self._consumer.end_offsets(self._partitions)
+        # A transaction marker at the tail yields nothing: the reported end stands then.
+        tails = self._records_at(
+            {tp: reported[tp] - 1 for tp in self._partitions if reported[tp] > starts[tp]},
+            TAIL_RECORDS,
+            timeout=1.0,
+        )
         extents = {}
         for tp in self._partitions:
-            start, end, last_ts = starts[tp], reported[tp], None
-            if end > start:
-                # A transaction marker at the tail yields nothing: keep the reported end then.
-                tail = self._records_from(tp, end - 1, timeout=1.0)
-                if tail:
-                    end = max(end, tail[-1].offset + 1)
-                    last_ts = tail[-1].timestamp
-            extents[tp.partition] = PartitionExtent(tp.partition, start, end, last_ts)
+            tail = tails.get(tp)
+            end = max(reported[tp], tail[-1].offset + 1) if tail else reported[tp]
+            last_ts = tail[-1].timestamp if tail else None
+            extents[tp.partition] = PartitionExtent(tp.partition, starts[tp], end, last_ts)
         return extents
 
     def truncated_partitions(self, start_ms: int, extents: dict[int, PartitionExtent]) -> list[int]:
@@ -133,15 +151,16 @@ class TopicReader:
         Evidence of deletion is a log start offset above 0; the loss reaches the range when the
         oldest record left is stamped after ``start_ms - max_disorder``.
         """
-        truncated = []
-        for tp in self._partitions:
-            extent = extents[tp.partition]
-            if extent.start == 0:
-                continue
-            oldest = self._records_from(tp, extent.start) if not extent.is_empty else []
-            if not oldest or oldest[0].timestamp > start_ms - self.max_disorder_ms:
-                truncated.append(tp.partition)
-        return truncated
+        deleted = {tp: extents[tp.partition] for tp in self._partitions}
+        deleted = {tp: extent for tp, extent in deleted.items() if extent.start > 0}
+        oldest = self._records_at(
+            {tp: extent.start for tp, extent in deleted.items() if not extent.is_empty}
+        )
+        return sorted(
+            tp.partition
+            for tp in deleted
+            if not oldest.get(tp) or oldest[tp][0].timestamp > start_ms - self.max_disorder_ms
+        )
 
     def committed(self) -> dict[int, int | None]:
         """The group's committed next-offset per partition (None where nothing was committed)."""
@@ -158,11 +177,8 @@ class TopicReader:
         iterator. Reads each partition once from its located start to the first record beyond
         ``end_ms + max_disorder`` or its end as of ``extents``.
         """
-        scans: dict[int, PartitionScan] = {}
-        for tp in self._partitions:
-            extent = extents[tp.partition]
-            first = self._locate(tp, extent, start_ms - self.max_disorder_ms)
-            scans[tp.partition] = PartitionScan(tp.partition, first, first)
+        firsts = self._locate(extents, start_ms - self.max_disorder_ms)
+        scans = {p: PartitionScan(p, first, first) for p, first in firsts.items()}
         return scans, self._scan_records(start_ms, end_ms, extents, scans)
 
     def commit(self, positions: dict[int, int], metadata: str) -> dict[int, int]:
@@ -200,7 +216,7 @@ class TopicReader:
         if not active:
             return
         self._consumer.assign(sorted(active, key=lambda tp: tp.partition))
-        self._consumer.resume(*active)
+        self._consumer.resume(*active)  # assign() keeps partitions paused by an earlier scan
         for tp in active:
             self._consumer.seek(tp, scans[tp.partition].first_offset)
         last_progress = time.monotonic()
@@ -237,49 +253,67 @@ class TopicReader:
                 if batch:
                     yield batch
 
-    def _locate(self, tp: TopicPartition, extent: PartitionExtent, timestamp_ms: int) -> int:
-        """A seek position before which every record is stamped before ``timestamp_ms``.
+    def _locate(self, extents: dict[int, PartitionExtent], timestamp_ms: int) -> dict[int, int]:
+        """Per partition, a seek position before which every record is stamped before
+        ``timestamp_ms``.
 
-        Binary search over record timestamps: each probe fetches the batch at an offset, which
-        settles the answer when it straddles the timestamp. The broker's own answer is the first
-        probe: exact on Kafka (one fetch), merely a starting guess on brokers whose time index is
-        batch-granular.
+        Binary search over record timestamps, all partitions advancing together: a probe decodes
+        two records at an offset, which settle the answer when they straddle the timestamp; the
+        search stops within LOCATE_PRECISION offsets, on the safe (earlier) side.
+        The broker's own answer seeds the first probe: exact on Kafka (one fetch), merely a
+        starting guess on brokers whose time index is batch-granular.
         """
-        lo, hi = extent.start, extent.end
-        if lo >= hi:
-            return lo
-        hint = self._consumer.offsets_for_times({tp: max(timestamp_ms, 0)}).get(tp)
-        guess = hint.offset - 1 if hint is not None else None
-        while lo < hi:
-            mid = guess if guess is not None and lo <= guess < hi else (lo + hi) // 2
-            guess = None
-            records = self._records_from(tp, mid)
-            if not records:
-                hi = mid
-                continue
-            first_late = next((r for r in records if r.timestamp >= timestamp_ms), None)
-            if first_late is None:
-                lo = records[-1].offset + 1
-            elif first_late is not records[0]:
-                return first_late.offset
-            else:
-                hi = mid
-        return lo
+        bounds = {
+            tp: [extents[tp.partition].start, extents[tp.partition].end] for tp in self._partitions
+        }
+        hints = self._prober.offsets_for_times({tp: max(timestamp_ms, 0) for tp in bounds})
+        guesses = {
+            tp: hint.offset - 1
+            for tp, hint in hints.items()
+            if hint is not None and bounds[tp][0] <= hint.offset - 1 < bounds[tp][1]
+        }
+        found: dict[TopicPartition, int] = {}
+        while True:
+            probes = {
+                tp: guesses.pop(tp, (lo + hi) // 2)
+                for tp, (lo, hi) in bounds.items()
+                if tp not in found and (tp in guesses or hi - lo > LOCATE_PRECISION)
+            }
+            if not probes:
+                break
+            answers = self._records_at(probes)
+            for tp, mid in probes.items():
+                records = answers.get(tp, [])
+                first_late = next((r for r in records if r.timestamp >= timestamp_ms), None)
+                if not records or first_late is records[0]:
+                    bounds[tp][1] = mid
+                elif first_late is None:
+                    bounds[tp][0] = records[-1].offset + 1
+                else:
+                    found[tp] = first_late.offset
+        return {tp.partition: found.get(tp, bounds[tp][0]) for tp in self._partitions}
 
-    def _records_from(
-        self, tp: TopicPartition, offset: int, timeout: float = 5.0
-    ) -> list[ConsumerRecord]:
-        """The records of the fetch at ``offset`` (at least one batch); [] if none come in time."""
-        self._consumer.assign([tp])
-        self._consumer.resume(tp)  # assign() keeps a partition paused by an earlier scan
-        self._consumer.seek(tp, offset)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            polled = self._consumer.poll(timeout_ms=200, max_records=PROBE_RECORDS)
-            records = [r for r in polled.get(tp, ()) if r.offset >= offset]
-            if records:
-                return records
-        return []
+    def _records_at(
+        self, offsets: dict[TopicPartition, int], limit: int = PROBE_RECORDS, timeout: float = 5.0
+    ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """Up to ``limit`` records from each partition's offset on; a partition that returns
+        nothing in time is left out.
+
+        One partition at a time: measured on the embedded broker, a single-partition fetch
+        answers in ~15 ms while a fetch spanning partitions waits out ``fetch_max_wait_ms``.
+        """
+        found: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for tp, offset in offsets.items():
+            self._prober.assign([tp])
+            self._prober.seek(tp, offset)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                polled = self._prober.poll(timeout_ms=200, max_records=limit)
+                records = [r for r in polled.get(tp, ()) if r.offset >= offset]
+                if records:
+                    found[tp] = records
+                    break
+        return found
 
     def _topic_partitions(self) -> list[TopicPartition]:
         try:

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from kafka import KafkaConsumer, TopicPartition
 
-from fraudstream.kafka_source import KafkaSettings, TopicReader
+from fraudstream.kafka_source import LOCATE_PRECISION, KafkaSettings, TopicReader
 from fraudstream.windows import parse_utc, to_millis
 from tests.producing import RecordProducer
 
@@ -47,10 +47,11 @@ def test_a_scan_returns_exactly_the_records_stamped_in_the_range_and_stops_after
     assert [r.offset for r in by_partition[0]] == list(range(2_400, 3_000))
     assert [r.offset for r in by_partition[2]] == list(range(1_200, 1_500))
     assert by_partition[1] == []
-    # The scan reads at most the range widened by the disorder margin (5 min) on each side.
-    assert scans[0].records_read <= 600 + 2 * 300 + 1
-    assert scans[0].first_offset >= 2_400 - 300
-    assert scans[2].records_read <= 300 + 2 * 150 + 1
+    # The scan reads the range widened by the disorder margin (5 min) on each side, plus at most
+    # the locating precision before it.
+    assert scans[0].records_read <= 600 + 2 * 300 + LOCATE_PRECISION
+    assert scans[0].first_offset >= 2_400 - 300 - LOCATE_PRECISION
+    assert scans[2].records_read <= 300 + 2 * 150 + LOCATE_PRECISION
 
 
 def test_a_range_before_or_after_all_data_reads_nothing(

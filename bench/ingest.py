@@ -1,0 +1,204 @@
+"""Ingestion benchmark: one 10-minute window of N transactions, Kafka → MongoDB, against the raw
+limits measured in the same run on the same machine:
+
+- raw read:   kafka-python reading the same records (no parsing), same fetch settings;
+- raw insert: pymongo ``insert_many`` of the same documents, 10k per call;
+- ingestion:  ``fraudstream.ingest.ingest_range`` (read, parse, validate, upsert, commit),
+              first run (inserts) and re-run (idempotent replaces);
+- peak RSS of the ingestion process for each size (a child process per measurement).
+
+Target: ingestion >= 0.5 x min(raw read, raw insert); peak RSS bounded by the batch size, not the
+window size (<= 1 GiB at 1M records).
+
+Usage: python bench/ingest.py [--sizes 200000,1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import orjson
+from kafka import KafkaConsumer, KafkaProducer
+from pymongo import MongoClient
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fraudstream.ingest import ingest_range  # noqa: E402
+from fraudstream.kafka_admin import ensure_topic  # noqa: E402
+from fraudstream.kafka_source import SCAN_OPTIONS, KafkaSettings, TopicReader  # noqa: E402
+from fraudstream.mongo_store import MongoStore  # noqa: E402
+from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
+from fraudstream.windows import TimeRange, parse_utc  # noqa: E402
+
+WINDOW = TimeRange(parse_utc("2026-06-01T12:00Z"), parse_utc("2026-06-01T12:10Z"))
+LATENESS = timedelta(minutes=5)
+
+
+def records(count: int, seed: int = 0) -> list[tuple[bytes, bytes, int]]:
+    """(key, value, timestamp_ms) of ``count`` contract-shaped transactions inside the window."""
+    rng = np.random.default_rng(seed)
+    offsets_ms = np.sort(rng.integers(0, 600_000, size=count))
+    customers = rng.integers(0, 50_000, size=count)
+    amounts = np.round(rng.gamma(2.0, 30.0, size=count), 2)
+    start_ms = WINDOW.start_ms
+    out = []
+    for i in range(count):
+        ms = start_ms + int(offsets_ms[i])
+        when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
+        customer = f"C{customers[i]:05d}"
+        value = orjson.dumps(
+            {
+                "transaction_id": f"b{seed}-{i:07d}",
+                "tx_datetime": when,
+                "customer_id": customer,
+                "terminal_id": f"T{(customers[i] * 7 + i) % 100_000:05d}",
+                "tx_amount": float(amounts[i]),
+            }
+        )
+        out.append((customer.encode(), value, ms))
+    return out
+
+
+def publish(bootstrap: str, topic: str, batch: list[tuple[bytes, bytes, int]]) -> float:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=512 * 1024)
+    started = time.perf_counter()
+    for key, value, ms in batch:
+        producer.send(topic, key=key, value=value, timestamp_ms=ms)
+    producer.flush()
+    producer.close()
+    return time.perf_counter() - started
+
+
+def raw_read(bootstrap: str, topic: str, count: int) -> float:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **SCAN_OPTIONS)
+    partitions = [
+        __import__("kafka").TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)
+    ]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    started, seen = time.perf_counter(), 0
+    while seen < count:
+        for batch in consumer.poll(timeout_ms=1000).values():
+            seen += len(batch)
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return count / elapsed
+
+
+def raw_insert(mongo_uri: str, batch: list[tuple[bytes, bytes, int]]) -> float:
+    documents = []
+    for offset, (_, value, ms) in enumerate(batch):
+        fields = orjson.loads(value)
+        documents.append(
+            {
+                "_id": fields["transaction_id"],
+                **fields,
+                "tx_datetime": parse_utc(fields["tx_datetime"]),
+                "partition_key": "2026-06-01-12:00",
+                "source": "kafka",
+                "kafka": {"topic": "t", "partition": 0, "offset": offset, "timestamp": ms},
+            }
+        )
+    client: MongoClient = MongoClient(mongo_uri)
+    collection = client["bench_raw"]["transactions"]
+    collection.drop()
+    started = time.perf_counter()
+    for i in range(0, len(documents), 10_000):
+        collection.insert_many(documents[i : i + 10_000], ordered=False)
+    elapsed = time.perf_counter() - started
+    client.drop_database("bench_raw")
+    client.close()
+    return len(documents) / elapsed
+
+
+def child(args: argparse.Namespace) -> None:
+    """One ingestion in this process; prints its numbers and peak RSS as JSON."""
+    settings = KafkaSettings(args.bootstrap, args.topic, f"bench-{args.topic}")
+    store = MongoStore.connect(args.mongo, args.database)
+    store.ensure_indexes()
+    results = {}
+    for run in ("first", "rerun"):
+        with TopicReader(settings, max_disorder=LATENESS) as reader:
+            report = ingest_range(
+                reader, store, WINDOW, allowed_lateness=LATENESS, run_id=f"bench-{run}"
+            )
+        results[run] = {"transactions": report.transactions, "seconds": report.duration_s}
+    results["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    store.close()
+    print(json.dumps(results))
+
+
+def measure_ingestion(stack, topic: str, database: str) -> dict:  # type: ignore[no-untyped-def]
+    command = [
+        sys.executable, __file__, "--child",
+        "--bootstrap", stack.kafka_bootstrap, "--mongo", stack.mongo_uri,
+        "--topic", topic, "--database", database,
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--sizes", default="200000,1000000")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    for name in ("bootstrap", "mongo", "topic", "database"):
+        parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="fraudstream-bench-") as state:
+        embedded = EmbeddedStack(Path(state), preferred_ports=False)
+        stack = embedded.up()
+        try:
+            run(stack, sizes)
+        finally:
+            embedded.down()
+
+
+def run(stack, sizes: list[int]) -> None:  # type: ignore[no-untyped-def]
+    rows = []
+    for size in sizes:
+        topic = f"bench-{size}"
+        ensure_topic(stack.kafka_bootstrap, topic, 3)
+        batch = records(size)
+        publish_s = publish(stack.kafka_bootstrap, topic, batch)
+        read_rate = raw_read(stack.kafka_bootstrap, topic, size)
+        insert_rate = raw_insert(stack.mongo_uri, batch) if size <= 200_000 else None
+        del batch
+        measured = measure_ingestion(stack, topic, f"bench_{size}")
+        assert measured["first"]["transactions"] == size, measured
+        rows.append((size, publish_s, read_rate, insert_rate, measured))
+    print()
+    print(f"{'records':>9} | {'raw read/s':>10} | {'raw insert/s':>12} | {'ingest/s':>9} | "
+          f"{'re-run/s':>9} | {'ratio':>6} | {'peak RSS MiB':>12}")  # fmt: skip
+    print("-" * 86)
+    for size, _, read_rate, insert_rate, measured in rows:
+        first = size / measured["first"]["seconds"]
+        rerun = size / measured["rerun"]["seconds"]
+        limit = min(read_rate, insert_rate) if insert_rate else None
+        ratio = f"{first / limit:6.2f}" if limit else "     -"
+        insert = f"{insert_rate:12,.0f}" if insert_rate else f"{'-':>12}"
+        print(f"{size:>9,} | {read_rate:10,.0f} | {insert} | {first:9,.0f} | {rerun:9,.0f} | "
+              f"{ratio} | {measured['peak_rss_mib']:12,.0f}")  # fmt: skip
+    print()
+    print("ratio = ingestion (first run) / min(raw read, raw insert); target >= 0.5.")
+    print("peak RSS: whole ingestion process (Python, Kafka and Mongo clients included).")
+
+
+if __name__ == "__main__":
+    main()
