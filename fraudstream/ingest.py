@@ -126,10 +126,11 @@ def ingest_range(
     )
     report.scans = scans
     topic = reader.settings.topic
+    rerun = bool(store.ingested_windows(keys))
 
     def write(batch: tuple[list[dict[str, Any]], list[dict[str, Any]]]) -> None:
         documents, letters = batch
-        inserted, replaced = store.upsert_transactions(documents, run_id)
+        inserted, replaced = store.upsert_transactions(documents, run_id, expect_existing=rerun)
         report.inserted += inserted
         report.replaced += replaced
         report.new_dead_letters += store.record_dead_letters(letters, run_id)

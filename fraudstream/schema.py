@@ -72,24 +72,37 @@ def transaction_from_fields(fields: Mapping[str, Any], *, text_values: bool = Fa
     ``text_values`` is for sources whose every value is a string (CSV): ``tx_amount`` is then parsed
     as a number instead of rejected for its type.
     """
-    for name in TEXT_FIELDS:
-        _require_text(fields, name)
-    raw_time = fields.get("tx_datetime")
-    if raw_time is None:
-        raise InvalidRecord("field 'tx_datetime' is missing")
-    if not isinstance(raw_time, str):
+    tid, customer, terminal = (fields.get(name) for name in TEXT_FIELDS)
+    raw_time, amount = fields.get("tx_datetime"), fields.get("tx_amount", _MISSING)
+    # Fast path for well-formed text fields (the hot loop of ingestion); the slow path below
+    # names what is wrong.
+    if not (
+        type(tid) is str
+        and type(customer) is str
+        and type(terminal) is str
+        and tid.strip()
+        and customer.strip()
+        and terminal.strip()
+    ):
+        for name in TEXT_FIELDS:
+            _require_text(fields, name)
+    if type(raw_time) is not str:
+        if raw_time is None:
+            raise InvalidRecord("field 'tx_datetime' is missing")
         raise InvalidRecord(_type_error("tx_datetime", "an ISO-8601 string", raw_time))
     try:
         tx_datetime = parse_utc(raw_time)
     except ValueError:
         raise InvalidRecord(f"tx_datetime {raw_time!r} is not an ISO-8601 date-time") from None
     return Transaction(
-        transaction_id=fields["transaction_id"],
+        transaction_id=tid,
         tx_datetime=tx_datetime,
-        customer_id=fields["customer_id"],
-        terminal_id=fields["terminal_id"],
-        tx_amount=_amount(fields.get("tx_amount", _MISSING), text_values),
-        extra={k: v for k, v in fields.items() if k not in CONTRACT_FIELDS},
+        customer_id=customer,
+        terminal_id=terminal,
+        tx_amount=_amount(amount, text_values),
+        extra={k: v for k, v in fields.items() if k not in CONTRACT_FIELDS}
+        if len(fields) > len(CONTRACT_FIELDS)
+        else {},
     )
 
 

@@ -226,6 +226,26 @@ def test_a_range_of_windows_is_read_in_one_pass_with_each_record_in_its_window(
     assert len(store.ingested_windows(report.per_window)) == 6
 
 
+def test_a_re_run_applies_a_correction_sent_after_the_first_run(
+    producer: RecordProducer, reader: TopicReader, store: MongoStore
+) -> None:
+    for i in range(5):
+        producer.send_tx(tx(f"t{i}", at("10:01:00") + timedelta(seconds=i)))
+    producer.flush()
+    ingest(reader, store)
+    first_seen = store.collection("transactions").find_one({"_id": "t3"})["first_ingested_at"]
+    producer.send_tx(tx("t3", at("10:01:03"), amount=99.0), delay_s=60)
+    producer.flush()
+
+    report = ingest(reader, store, run_id="run-2")
+
+    assert (report.inserted, report.replaced) == (0, 5)
+    corrected = store.collection("transactions").find_one({"_id": "t3"})
+    assert corrected["tx_amount"] == 99.0
+    assert corrected["first_ingested_at"] == first_seen
+    assert store.collection("transactions").count_documents({}) == 5
+
+
 def test_a_transaction_sent_twice_is_stored_once(
     producer: RecordProducer, reader: TopicReader, store: MongoStore
 ) -> None:
