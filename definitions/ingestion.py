@@ -33,6 +33,7 @@ def transactions(
             time_range,
             allowed_lateness=kafka.allowed_lateness(),
             run_id=context.run.run_id,
+            workers=kafka.workers(),
             on_batch_written=lambda written: context.log.debug(f"{written} transactions written"),
         )
     if report.dead_letters:

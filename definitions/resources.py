@@ -17,12 +17,13 @@ from fraudstream.mongo_store import MongoStore
 
 class KafkaResource(dg.ConfigurableResource):
     """The Kafka topic transactions stream through (FRAUDSTREAM_KAFKA_BOOTSTRAP, _KAFKA_TOPIC,
-    _KAFKA_GROUP_ID, _ALLOWED_LATENESS seconds)."""
+    _KAFKA_GROUP_ID, _ALLOWED_LATENESS seconds, _INGEST_WORKERS processes for large ranges)."""
 
     bootstrap_servers: str | None = None
     topic: str | None = None
     group_id: str | None = None
     allowed_lateness_seconds: float | None = None
+    ingest_workers: int | None = None
 
     def settings(self) -> KafkaSettings:
         return KafkaSettings(
@@ -35,6 +36,9 @@ class KafkaResource(dg.ConfigurableResource):
         if self.allowed_lateness_seconds is not None:
             return timedelta(seconds=self.allowed_lateness_seconds)
         return config.allowed_lateness()
+
+    def workers(self) -> int:
+        return self.ingest_workers or config.ingest_workers()
 
     @contextmanager
     def reader(self) -> Iterator[TopicReader]:

@@ -62,6 +62,14 @@ def allowed_lateness() -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def ingest_workers() -> int:
+    """Processes a large ingestion is split over (``FRAUDSTREAM_INGEST_WORKERS``, default 2)."""
+    raw = env("INGEST_WORKERS", "2")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"FRAUDSTREAM_INGEST_WORKERS={raw!r} must be a whole number >= 1")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class StackRecord:
     """What ``fraudstream up`` wrote about the services it runs (``<state dir>/stack.json``)."""

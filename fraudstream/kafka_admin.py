@@ -8,7 +8,7 @@ from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyEx
 
 from fraudstream.config import ServiceUnavailable
 
-DEFAULT_PARTITIONS = 3
+DEFAULT_PARTITIONS = 4  # an even share for two ingestion workers
 # kafka-python waits 30 s to give up on an unreachable broker by default; say so sooner.
 BOOTSTRAP_TIMEOUT_MS = 10_000
 CONNECT_ERRORS = (KafkaTimeoutError, KafkaConnectionError)

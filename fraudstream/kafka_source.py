@@ -14,7 +14,7 @@ stamped at or after ``end + max_disorder``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -85,9 +85,17 @@ class TopicNotFound(RuntimeError):
 class TopicReader:
     """Reads records of one topic by record-timestamp range. Use as a context manager."""
 
-    def __init__(self, settings: KafkaSettings, *, max_disorder: timedelta) -> None:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        *,
+        max_disorder: timedelta,
+        partitions: Sequence[int] | None = None,
+    ) -> None:
+        """``partitions`` restricts the reader to some of the topic's partitions (all if None)."""
         self.settings = settings
-        self.max_disorder_ms = int(max_disorder.total_seconds() * 1000)
+        self.max_disorder = max_disorder
+        self.max_disorder_ms = max_disorder // timedelta(milliseconds=1)
         try:
             self._consumer = KafkaConsumer(
                 bootstrap_servers=settings.bootstrap_servers,
@@ -109,7 +117,11 @@ class TopicReader:
             )
         except CONNECT_ERRORS:
             raise broker_unreachable(settings.bootstrap_servers) from None
-        self._partitions = self._topic_partitions()
+        self._partitions = [
+            tp
+            for tp in self._topic_partitions()
+            if partitions is None or tp.partition in partitions
+        ]
 
     def __enter__(self) -> TopicReader:
         return self
@@ -166,19 +178,31 @@ class TopicReader:
         """The group's committed next-offset per partition (None where nothing was committed)."""
         return {tp.partition: self._consumer.committed(tp) for tp in self._partitions}
 
+    def scan_starts(self, start_ms: int, extents: dict[int, PartitionExtent]) -> dict[int, int]:
+        """Where a scan of a range beginning at ``start_ms`` starts, per partition."""
+        return self._locate(extents, start_ms - self.max_disorder_ms)
+
     def scan(
-        self, start_ms: int, end_ms: int, extents: dict[int, PartitionExtent]
+        self,
+        start_ms: int,
+        end_ms: int,
+        extents: dict[int, PartitionExtent],
+        starts: dict[int, int] | None = None,
     ) -> tuple[dict[int, PartitionScan], Iterator[list[ConsumerRecord]]]:
         """Records stamped in ``[start_ms, end_ms)`` from every partition, in batches, plus the
         records met on the way that arrived out of order (stamped more than ``max_disorder``
         before a record ahead of them): the caller decides what they are, not the position.
 
         Returns the per-partition scan positions (filled in as the iterator is consumed) and the
-        iterator. Reads each partition once from its located start to the first record beyond
-        ``end_ms + max_disorder`` or its end as of ``extents``.
+        iterator. Reads each partition once from its start (``starts``, located if not given) to
+        the first record beyond ``end_ms + max_disorder`` or its end as of ``extents``.
         """
-        firsts = self._locate(extents, start_ms - self.max_disorder_ms)
-        scans = {p: PartitionScan(p, first, first) for p, first in firsts.items()}
+        if starts is None:
+            starts = self.scan_starts(start_ms, extents)
+        scans = {
+            tp.partition: PartitionScan(tp.partition, starts[tp.partition], starts[tp.partition])
+            for tp in self._partitions
+        }
         return scans, self._scan_records(start_ms, end_ms, extents, scans)
 
     def commit(self, positions: dict[int, int], metadata: str) -> dict[int, int]:

@@ -42,9 +42,10 @@ T = TypeVar("T")
 class MongoStore:
     """The fraudstream database: one client, typed operations, bounded retries."""
 
-    def __init__(self, client: MongoClient, database: str) -> None:
+    def __init__(self, client: MongoClient, database: str, uri: str) -> None:
         self.client = client
         self.db: Database = client[database]
+        self.uri = uri  # for worker processes, which open their own client
 
     @classmethod
     def connect(cls, uri: str, database: str, *, timeout_ms: int = 5_000) -> MongoStore:
@@ -60,7 +61,7 @@ class MongoStore:
                 f"MongoDB at {_redact(uri)} is not reachable ({type(error).__name__}): start it "
                 "(`fraudstream up`) or point FRAUDSTREAM_MONGO_URI at a running server."
             ) from None
-        return cls(client, database)
+        return cls(client, database, uri)
 
     def close(self) -> None:
         self.client.close()

@@ -246,6 +246,41 @@ def test_a_re_run_applies_a_correction_sent_after_the_first_run(
     assert store.collection("transactions").count_documents({}) == 5
 
 
+@pytest.mark.partitions(4)
+def test_a_large_range_split_over_worker_processes_ingests_the_same_as_one_process(
+    producer: RecordProducer, kafka_settings: KafkaSettings, stack: StackRecord, database: str
+) -> None:
+    hour = TimeRange(at("10:00:00"), at("11:00:00"))
+    for i in range(2_000):
+        producer.send_tx(tx(f"t{i:04d}", at("10:00:00") + timedelta(seconds=1.7 * i)), i % 4)
+        if i % 500 == 7:
+            producer.send(b"{bad", at("10:00:00") + timedelta(seconds=1.7 * i), partition=i % 4)
+    producer.flush()
+    reports = {}
+    for workers in (1, 2):
+        store = MongoStore.connect(stack.mongo_uri, f"{database}_{workers}")
+        with TopicReader(kafka_settings, max_disorder=LATENESS) as reader:
+            reports[workers] = ingest_range(
+                reader, store, hour, allowed_lateness=LATENESS, run_id="r",
+                workers=workers, parallel_min_records=100,
+            )  # fmt: skip
+        reports[f"docs{workers}"] = list(
+            store.collection("transactions").find({}, {"first_ingested_at": 0}).sort("_id")
+        )
+        store.client.drop_database(f"{database}_{workers}")
+        store.close()
+
+    one, two = reports[1], reports[2]
+    assert one.transactions == two.transactions == 2_000
+    assert one.per_window == two.per_window
+    assert one.dead_letters == two.dead_letters == 4
+    assert one.amounts == two.amounts
+    assert {p: s.next_offset for p, s in one.scans.items()} == {
+        p: s.next_offset for p, s in two.scans.items()
+    }
+    assert reports["docs1"] == reports["docs2"]
+
+
 def test_a_transaction_sent_twice_is_stored_once(
     producer: RecordProducer, reader: TopicReader, store: MongoStore
 ) -> None:
