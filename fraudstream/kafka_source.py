@@ -78,6 +78,51 @@ class PartitionScan:
     newest_timestamp_ms: int = -(2**63)
 
 
+@dataclass
+class OffsetSearch:
+    """One partition's search: the answer lies in ``[lo, hi]``; timestamps known near the ends."""
+
+    lo: int
+    hi: int
+    hi_ms: int | None
+    lo_ms: int | None = None
+    guess: int | None = None
+    found: int | None = None
+    steps: int = 0
+
+    @property
+    def answer(self) -> int:
+        return self.found if self.found is not None else self.lo
+
+    def next_probe(self, target_ms: int) -> int | None:
+        """The offset to probe next, or None when the search is over."""
+        if self.found is not None:
+            return None
+        if self.guess is not None:
+            guess, self.guess = self.guess, None
+            return guess
+        if self.hi - self.lo <= LOCATE_PRECISION:
+            return None
+        self.steps += 1
+        if self.lo_ms is None:
+            return self.lo
+        if self.steps % 2 == 1 or self.hi_ms is None or self.hi_ms <= self.lo_ms:
+            return (self.lo + self.hi) // 2
+        share = (target_ms - self.lo_ms) / (self.hi_ms - self.lo_ms)
+        return min(max(self.lo + int(share * (self.hi - self.lo)), self.lo), self.hi - 1)
+
+    def settle(self, probed: int, records: list[ConsumerRecord], target_ms: int) -> None:
+        """Narrow the bracket with what a probe at ``probed`` returned."""
+        first_late = next((r for r in records if r.timestamp >= target_ms), None)
+        if not records or first_late is records[0]:
+            self.hi = probed
+            self.hi_ms = records[0].timestamp if records else self.hi_ms
+        elif first_late is None:
+            self.lo, self.lo_ms = records[-1].offset + 1, records[-1].timestamp
+        else:
+            self.found = first_late.offset
+
+
 class TopicNotFound(RuntimeError):
     """The configured topic does not exist on the broker."""
 
@@ -279,43 +324,33 @@ class TopicReader:
 
     def _locate(self, extents: dict[int, PartitionExtent], timestamp_ms: int) -> dict[int, int]:
         """Per partition, a seek position before which every record is stamped before
-        ``timestamp_ms``.
+        ``timestamp_ms``: a search over record timestamps, all partitions advancing together.
 
-        Binary search over record timestamps, all partitions advancing together: a probe decodes
-        two records at an offset, which settle the answer when they straddle the timestamp; the
-        search stops within LOCATE_PRECISION offsets, on the safe (earlier) side.
-        The broker's own answer seeds the first probe: exact on Kafka (one fetch), merely a
-        starting guess on brokers whose time index is batch-granular.
+        A probe decodes two records at an offset, which settle the answer when they straddle the
+        timestamp. The broker's own answer seeds the first probe: exact on Kafka (one fetch),
+        merely a guess on brokers whose time index is batch-granular. Then the partition's first
+        record (a range that starts before the data is settled there), then interpolation between
+        the known timestamps alternating with bisection (few probes on evenly spread data, never
+        more than bisection's). It stops within LOCATE_PRECISION offsets, on the early side.
         """
-        bounds = {
-            tp: [extents[tp.partition].start, extents[tp.partition].end] for tp in self._partitions
-        }
-        hints = self._prober.offsets_for_times({tp: max(timestamp_ms, 0) for tp in bounds})
-        guesses = {
-            tp: hint.offset - 1
-            for tp, hint in hints.items()
-            if hint is not None and bounds[tp][0] <= hint.offset - 1 < bounds[tp][1]
-        }
-        found: dict[TopicPartition, int] = {}
+        hints = self._prober.offsets_for_times(
+            {tp: max(timestamp_ms, 0) for tp in self._partitions}
+        )
+        searches = {}
+        for tp in self._partitions:
+            extent, hint = extents[tp.partition], hints.get(tp)
+            searches[tp] = OffsetSearch(extent.start, extent.end, extent.last_timestamp_ms)
+            if hint is not None and extent.start <= hint.offset - 1 < extent.end:
+                searches[tp].guess = hint.offset - 1
         while True:
-            probes = {
-                tp: guesses.pop(tp, (lo + hi) // 2)
-                for tp, (lo, hi) in bounds.items()
-                if tp not in found and (tp in guesses or hi - lo > LOCATE_PRECISION)
-            }
+            planned = {tp: search.next_probe(timestamp_ms) for tp, search in searches.items()}
+            probes = {tp: at for tp, at in planned.items() if at is not None}
             if not probes:
                 break
             answers = self._records_at(probes)
-            for tp, mid in probes.items():
-                records = answers.get(tp, [])
-                first_late = next((r for r in records if r.timestamp >= timestamp_ms), None)
-                if not records or first_late is records[0]:
-                    bounds[tp][1] = mid
-                elif first_late is None:
-                    bounds[tp][0] = records[-1].offset + 1
-                else:
-                    found[tp] = first_late.offset
-        return {tp.partition: found.get(tp, bounds[tp][0]) for tp in self._partitions}
+            for tp, at in probes.items():
+                searches[tp].settle(at, answers.get(tp, []), timestamp_ms)
+        return {tp.partition: search.answer for tp, search in searches.items()}
 
     def _records_at(
         self, offsets: dict[TopicPartition, int], limit: int = PROBE_RECORDS, timeout: float = 5.0

@@ -1,10 +1,15 @@
 """The range reader against the real embedded broker (whose offset answers are batch-granular)."""
 
+import bisect
+import math
+import random
 from datetime import timedelta
+from typing import NamedTuple
 
+import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from fraudstream.kafka_source import LOCATE_PRECISION, KafkaSettings, TopicReader
+from fraudstream.kafka_source import LOCATE_PRECISION, KafkaSettings, OffsetSearch, TopicReader
 from fraudstream.windows import parse_utc, to_millis
 from tests.producing import RecordProducer
 
@@ -71,3 +76,26 @@ def test_commits_only_move_forward(reader: TopicReader, producer: RecordProducer
     assert reader.commit({0: 8}, "first") == {0: 8}
     assert reader.commit({0: 5}, "older window") == {}
     assert reader.committed()[0] == 8
+
+
+class Stamped(NamedTuple):
+    offset: int
+    timestamp: int
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_offset_search_is_safe_and_short_on_any_sorted_timestamps(seed: int) -> None:
+    rng = random.Random(seed)
+    stamps = sorted(rng.randrange(0, 10**9) for _ in range(rng.randrange(1, 200_000)))
+    target = rng.randrange(-10, 10**9 + 10)
+    search = OffsetSearch(0, len(stamps), stamps[-1])
+    probes = 0
+    while (at := search.next_probe(target)) is not None:
+        probes += 1
+        search.settle(
+            at, [Stamped(o, stamps[o]) for o in range(at, min(at + 2, len(stamps)))], target
+        )
+    first_at_or_after = bisect.bisect_left(stamps, target)
+    assert search.answer <= first_at_or_after  # never skips a record of the range
+    assert first_at_or_after - search.answer <= LOCATE_PRECISION
+    assert probes <= 2 * math.ceil(math.log2(max(len(stamps), 2))) + 1
