@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 10_000
 # Below this many records to scan, worker processes (~0.6 s to start, then contending with mongod
-# for 2 cores) save nothing: measured even at 200k records, 1.3x faster at 1M (bench/ingest.py).
-PARALLEL_MIN_RECORDS = 300_000
+# for 2 cores) save nothing: measured about even at 200k records, 1.5x at 1M (bench/ingest.py).
+PARALLEL_MIN_RECORDS = 150_000
 WINDOW_MS = WINDOW // timedelta(milliseconds=1)
 
 
