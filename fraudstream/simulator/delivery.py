@@ -112,7 +112,7 @@ def deliver_labels(
     reported = label_times(frame, delay)
     appended = append_labels(
         state_dir,
-        zip(frame["transaction_id"], frame["tx_fraud"], reported.dt.to_pydatetime(), strict=True),
+        zip(frame["transaction_id"], frame["tx_fraud"], reported.tolist(), strict=True),
     )
     due = frame.loc[reported <= now, ["transaction_id", "tx_fraud"]].assign(
         reported_at=reported[reported <= now].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
