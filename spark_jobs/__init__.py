@@ -1,0 +1,1 @@
+"""PySpark transformations: pure functions of DataFrames, run through dagster-pyspark."""
