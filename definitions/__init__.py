@@ -2,10 +2,11 @@
 
 import dagster as dg
 
+from definitions.features import transaction_features
 from definitions.ingestion import transactions
-from definitions.resources import KafkaResource, MongoResource
+from definitions.resources import KafkaResource, MongoResource, spark_resource
 
 defs = dg.Definitions(
-    assets=[transactions],
-    resources={"kafka": KafkaResource(), "mongo": MongoResource()},
+    assets=[transactions, transaction_features],
+    resources={"kafka": KafkaResource(), "mongo": MongoResource(), "pyspark": spark_resource()},
 )

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import dagster as dg
+from dagster_pyspark import PySparkResource
 
 from fraudstream import config
 from fraudstream.kafka_source import KafkaSettings, TopicReader
@@ -62,3 +63,18 @@ class MongoResource(dg.ConfigurableResource):
             yield store
         finally:
             store.close()
+
+
+def spark_resource() -> PySparkResource:
+    """One Spark session per run (dagster-pyspark); master from FRAUDSTREAM_SPARK_MASTER."""
+    return PySparkResource(
+        spark_config={
+            "spark.master": config.spark_master(),
+            "spark.app.name": "fraudstream",
+            "spark.sql.session.timeZone": "UTC",
+            # Windows of a few thousand rows: 200 shuffle partitions would be 200 tiny tasks.
+            "spark.sql.shuffle.partitions": "4",
+            "spark.sql.execution.arrow.pyspark.enabled": "true",
+            "spark.ui.showConsoleProgress": "false",
+        }
+    )

@@ -70,6 +70,11 @@ def ingest_workers() -> int:
     return int(raw)
 
 
+def spark_master() -> str:
+    """Spark master URL (``FRAUDSTREAM_SPARK_MASTER``): local threads by default, or spark://."""
+    return env("SPARK_MASTER", "local[*]")
+
+
 @dataclass(frozen=True)
 class StackRecord:
     """What ``fraudstream up`` wrote about the services it runs (``<state dir>/stack.json``)."""

@@ -71,10 +71,14 @@ class MongoStore:
 
     def ensure_indexes(self) -> None:
         """Indexes the pipeline's queries rely on (idempotent)."""
-        # Every index costs ingestion throughput (bench/ingest.py): only what queries use.
+        # Every index costs ingestion throughput (bench/ingest.py): only what queries use. The
+        # entity indexes serve the features' history reads (fraudstream/feature_history.py).
         transactions = self.collection(TRANSACTIONS)
         transactions.create_index([("partition_key", ASCENDING)])
         transactions.create_index([("tx_datetime", ASCENDING)])
+        transactions.create_index([("customer_id", ASCENDING), ("tx_datetime", ASCENDING)])
+        transactions.create_index([("terminal_id", ASCENDING), ("tx_datetime", ASCENDING)])
+        self.collection("transaction_features").create_index([("partition_key", ASCENDING)])
         self.collection(DEAD_LETTERS).create_index([("partition_key", ASCENDING)])
 
     def upsert_transactions(

@@ -1,0 +1,60 @@
+"""Feature assets: the handbook's behavioural features on Spark, one 10-minute window per
+partition."""
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from dagster_pyspark import PySparkResource
+
+from definitions.ingestion import transactions
+from definitions.resources import MongoResource
+from fraudstream.feature_history import load_history, write_features
+from fraudstream.windows import TimeRange
+from partitions import ten_minute_partitions
+from spark_jobs.features import DELAY_DAYS, WINDOW_DAYS, lookback_days
+from spark_jobs.features import transaction_features as compute_features
+
+
+@dg.asset(
+    partitions_def=ten_minute_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[transactions],
+    group_name="features",
+    kinds={"spark", "mongodb"},
+)
+def transaction_features(
+    context: dg.AssetExecutionContext, mongo: MongoResource, pyspark: PySparkResource
+) -> dg.MaterializeResult:
+    """The handbook's features of each window's transactions (weekend/night flags; per customer the
+    count and mean amount over 1, 7, 30 days; per terminal the count and fraud risk over 1, 7, 30
+    days before a 7-day feedback delay), computed on Spark over the window plus its customers' and
+    terminals' history, stored in MongoDB `transaction_features`."""
+    window = context.partition_time_window
+    time_range = TimeRange(window.start, window.end)
+    started = time.monotonic()
+    with mongo.store() as store:
+        store.ensure_indexes()
+        history = load_history(
+            store,
+            time_range,
+            customer_days=max(WINDOW_DAYS),
+            terminal_days=lookback_days(),
+            delay=timedelta(days=DELAY_DAYS),
+        )
+        written = 0
+        if not history.empty:
+            spark = pyspark.spark_session
+            features = compute_features(
+                spark.createDataFrame(history), time_range.start, time_range.end
+            ).toPandas()
+            written = write_features(store, features, datetime.now(UTC))
+    context.log.info(f"features of {written} transactions from {len(history)} history rows")
+    return dg.MaterializeResult(
+        metadata={
+            "transactions": written,
+            "history_rows": len(history),
+            "frauds_known_in_history": int(history["fraud_known"].sum()) if written else 0,
+            "duration_s": round(time.monotonic() - started, 3),
+        }
+    )

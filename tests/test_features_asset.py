@@ -1,0 +1,73 @@
+"""`transaction_features` through Dagster on real MongoDB and local Spark."""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from definitions.features import transaction_features
+from definitions.ingestion import transactions
+from definitions.resources import KafkaResource, MongoResource, spark_resource
+from fraudstream.config import StackRecord
+from fraudstream.mongo_store import MongoStore
+from fraudstream.simulator.delivery import TransactionPublisher
+from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
+from fraudstream.windows import TimeRange, parse_utc
+from spark_jobs.features import FEATURE_COLUMNS
+
+DAY = TimeRange(parse_utc("2026-11-10T00:00Z"), parse_utc("2026-11-11T00:00Z"))
+
+
+@pytest.fixture
+def resources(stack: StackRecord, topic: str, database: str) -> dict[str, object]:
+    return {
+        "kafka": KafkaResource(
+            bootstrap_servers=stack.kafka_bootstrap, topic=topic, group_id=f"g-{topic}"
+        ),
+        "mongo": MongoResource(uri=stack.mongo_uri, database=database),
+        "pyspark": spark_resource(),
+    }
+
+
+def test_a_window_gets_the_features_of_each_of_its_transactions_idempotently(
+    stack: StackRecord, topic: str, resources: dict[str, object], store: MongoStore
+) -> None:
+    simulated = TransactionSimulator(SimulationConfig(seed=5, tx_per_day=3_000)).transactions(DAY)
+    with TransactionPublisher(stack.kafka_bootstrap, topic) as publisher:
+        publisher.publish(simulated)
+    frauds = simulated.loc[simulated["tx_fraud"] == 1]
+    store.collection("labels").insert_many(
+        {"_id": tid, "tx_fraud": 1, "reported_at": when.to_pydatetime() + timedelta(hours=1)}
+        for tid, when in zip(frauds["transaction_id"], frauds["tx_datetime"], strict=True)
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    day_range = {
+        "dagster/asset_partition_range_start": "2026-11-10-00:00",
+        "dagster/asset_partition_range_end": "2026-11-10-23:50",
+    }
+    assert dg.materialize(
+        [transactions], resources=resources, instance=instance, tags=day_range
+    ).success
+    for _ in range(2):
+        result = dg.materialize(
+            [transaction_features],
+            partition_key="2026-11-10-12:00",
+            resources=resources,
+            instance=instance,
+            selection=[transaction_features],
+        )
+        assert result.success
+    in_window = simulated[
+        (simulated["tx_datetime"] >= datetime(2026, 11, 10, 12, tzinfo=UTC))
+        & (simulated["tx_datetime"] < datetime(2026, 11, 10, 12, 10, tzinfo=UTC))
+    ]
+    documents = list(store.collection("transaction_features").find())
+    assert len(documents) == len(in_window) > 0
+    assert {d["_id"] for d in documents} == set(in_window["transaction_id"])
+    for document in documents:
+        assert set(FEATURE_COLUMNS) <= set(document)
+        assert document["partition_key"] == "2026-11-10-12:00"
+        assert document["customer_id_nb_tx_1day_window"] >= 1  # itself at least
+    metadata = result.asset_materializations_for_node("transaction_features")[0].metadata
+    assert metadata["transactions"].value == len(in_window)
+    assert metadata["history_rows"].value >= len(in_window)
