@@ -229,7 +229,9 @@ def run(stack: StackRecord, sizes: list[int], workers: int) -> None:
         )
     print()
     print("raw insert/s: insert_many into a bare collection; indexed/s: into a collection with")
-    print("the indexes ingestion maintains (partition_key, tx_datetime).")
+    print(
+        "the indexes MongoStore.ensure_indexes creates (partition key, time, customer, terminal)."
+    )
     print(
         "ratio = ingest / min(raw read, indexed insert); bare = ingest / min(raw read, raw insert)."
     )

@@ -1,0 +1,159 @@
+"""The three fraud models, trained from scratch or updated with new labelled data only.
+
+- random forest (100 trees, depth 10, balanced class weights per bootstrap): an update trains a
+  few trees on the new data and retires as many of the oldest, so the forest follows the data in
+  time proportional to it;
+- gradient boosting (``HistGradientBoostingClassifier``, ~75x faster to fit than the classic one at
+  similar quality): an update adds boosting iterations fitted to the new data's residuals;
+- logistic regression (standardisation + ``SGDClassifier`` with log loss): an update is a
+  ``partial_fit`` pass over the new data, the scaler's statistics updated first.
+
+Class imbalance: balanced class weights (forest, boosting) and balanced sample weights (logistic
+regression). All fits run with BLAS/OpenMP pinned to the given thread count: competing thread
+pools on two cores slowed one fit 40x (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import SGDClassifier
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
+from threadpoolctl import threadpool_limits
+
+MODEL_NAMES = ("random_forest", "gradient_boosting", "logistic_regression")
+
+
+class NotEnoughData(ValueError):
+    """The labelled data cannot train or update the models (too few rows, or one class only)."""
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """How the models are built and how much an update changes them."""
+
+    trees: int = 100
+    max_depth: int = 10
+    boosting_iterations: int = 100
+    refresh_trees: int = 20
+    update_iterations: int = 10
+    min_labels: int = 100
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass
+class FraudModels:
+    """Random forest, gradient boosting and logistic regression over the same feature columns."""
+
+    feature_columns: list[str]
+    params: TrainingParams = field(default_factory=TrainingParams)
+    forest: RandomForestClassifier | None = None
+    boosting: HistGradientBoostingClassifier | None = None
+    scaler: StandardScaler | None = None
+    logistic: SGDClassifier | None = None
+    trained_rows: int = 0
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.forest is not None
+
+    def fit(self, features: np.ndarray, labels: np.ndarray) -> FraudModels:
+        """A new set of models trained from scratch on all of ``features``/``labels``."""
+        features, labels = self._checked(features, labels)
+        p = self.params
+        with threadpool_limits(p.threads):
+            forest = RandomForestClassifier(
+                n_estimators=p.trees,
+                max_depth=p.max_depth,
+                class_weight="balanced_subsample",
+                n_jobs=p.threads,
+                random_state=p.seed,
+            ).fit(features, labels)
+            boosting = HistGradientBoostingClassifier(
+                max_iter=p.boosting_iterations,
+                class_weight="balanced",
+                early_stopping=False,
+                random_state=p.seed,
+            ).fit(features, labels)
+            scaler = StandardScaler().fit(features)
+            logistic = SGDClassifier(
+                loss="log_loss", class_weight="balanced", alpha=1e-4, random_state=p.seed
+            ).fit(scaler.transform(features), labels)
+        return FraudModels(
+            self.feature_columns, p, forest, boosting, scaler, logistic, trained_rows=len(labels)
+        )
+
+    def update(self, features: np.ndarray, labels: np.ndarray) -> FraudModels:
+        """New models: these updated with new labelled data only (time grows with its size)."""
+        if not self.is_fitted:
+            raise ValueError("update() needs fitted models: fit() them first")
+        features, labels = self._checked(features, labels)
+        p = self.params
+        updated = copy.deepcopy(self)
+        with threadpool_limits(p.threads):
+            fresh = RandomForestClassifier(
+                n_estimators=p.refresh_trees,
+                max_depth=p.max_depth,
+                class_weight="balanced_subsample",
+                n_jobs=p.threads,
+                random_state=p.seed + updated.trained_rows,
+            ).fit(features, labels)
+            forest = updated.forest
+            forest.estimators_ = forest.estimators_[p.refresh_trees :] + fresh.estimators_
+            boosting = updated.boosting
+            boosting.set_params(
+                warm_start=True, max_iter=boosting.n_iter_ + p.update_iterations
+            ).fit(features, labels)
+            updated.scaler.partial_fit(features)
+            updated.logistic.partial_fit(
+                updated.scaler.transform(features),
+                labels,
+                sample_weight=compute_sample_weight("balanced", labels),
+            )
+        updated.trained_rows += len(labels)
+        return updated
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        """Fraud probability of each row from each model: an ``(n, 3)`` matrix."""
+        if not self.is_fitted:
+            raise ValueError("predict_proba() needs fitted models")
+        features = np.asarray(features, dtype=np.float64)
+        with threadpool_limits(self.params.threads):
+            return np.column_stack(
+                [
+                    self.forest.predict_proba(features)[:, 1],
+                    self.boosting.predict_proba(features)[:, 1],
+                    self.logistic.predict_proba(self.scaler.transform(features))[:, 1],
+                ]
+            )
+
+    def _checked(self, features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        features = np.asarray(features, dtype=np.float64)
+        labels = np.asarray(labels, dtype=np.int64)
+        if features.ndim != 2 or features.shape[1] != len(self.feature_columns):
+            raise ValueError(
+                f"expected {len(self.feature_columns)} feature columns, got shape {features.shape}"
+            )
+        if len(labels) < self.params.min_labels:
+            raise NotEnoughData(
+                f"{len(labels)} labelled transactions, fewer than the {self.params.min_labels} "
+                "needed; wait for more labels"
+            )
+        classes = set(np.unique(labels).tolist())
+        if classes != {0, 1}:
+            missing = "fraud" if 1 not in classes else "genuine"
+            raise NotEnoughData(
+                f"no {missing} transaction among {len(labels)} labels; both classes are needed"
+            )
+        return features, labels
+
+
+def column_matrix(rows: Sequence[dict[str, float]], columns: Sequence[str]) -> np.ndarray:
+    """A float matrix of ``columns`` from row dictionaries (feature documents)."""
+    return np.array([[row[c] for c in columns] for row in rows], dtype=np.float64)

@@ -1,0 +1,69 @@
+"""The three models: full training, incremental updates, refusals (synthetic imbalanced data)."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from fraudstream.models import FraudModels, NotEnoughData, TrainingParams
+
+COLUMNS = ["a", "b", "c", "d", "e"]
+PARAMS = TrainingParams(trees=30, boosting_iterations=30, refresh_trees=6, min_labels=50)
+
+
+def data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(n, len(COLUMNS)))
+    labels = (features[:, 0] + 0.8 * features[:, 1] + rng.normal(0, 0.3, n) > 2.6).astype(int)
+    return features, labels
+
+
+@pytest.fixture(scope="module")
+def trained() -> FraudModels:
+    return FraudModels(COLUMNS, PARAMS).fit(*data(6_000, seed=1))
+
+
+def test_each_model_ranks_fraud_well_after_a_full_fit(trained: FraudModels) -> None:
+    features, labels = data(4_000, seed=2)
+    assert 0.005 < labels.mean() < 0.05  # imbalanced, like card fraud
+    probabilities = trained.predict_proba(features)
+    assert probabilities.shape == (4_000, 3)
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    for column in range(3):
+        assert roc_auc_score(labels, probabilities[:, column]) > 0.9
+
+
+def test_an_update_uses_the_new_data_only_and_leaves_the_old_version_intact(
+    trained: FraudModels,
+) -> None:
+    old_trees = [tree.random_state for tree in trained.forest.estimators_]
+    old_iterations = trained.boosting.n_iter_
+    updated = trained.update(*data(1_500, seed=3))
+
+    assert updated is not trained
+    new_trees = [tree.random_state for tree in updated.forest.estimators_]
+    assert [tree.random_state for tree in trained.forest.estimators_] == old_trees
+    assert len(new_trees) == PARAMS.trees
+    # The oldest trees retired, the rest kept, fresh ones (trained on the new data) appended.
+    assert new_trees[: PARAMS.trees - PARAMS.refresh_trees] == old_trees[PARAMS.refresh_trees :]
+    assert updated.boosting.n_iter_ == old_iterations + PARAMS.update_iterations
+    assert updated.trained_rows == trained.trained_rows + 1_500
+    features, labels = data(4_000, seed=4)
+    for column in range(3):
+        assert roc_auc_score(labels, updated.predict_proba(features)[:, column]) > 0.9
+
+
+def test_too_few_labels_or_one_class_is_a_clear_refusal(trained: FraudModels) -> None:
+    features, labels = data(1_000, seed=5)
+    with pytest.raises(NotEnoughData, match="fewer than the 50"):
+        trained.update(features[:20], labels[:20])
+    with pytest.raises(NotEnoughData, match="no fraud transaction"):
+        trained.update(features[labels == 0], labels[labels == 0])
+    with pytest.raises(NotEnoughData, match="no fraud transaction"):
+        FraudModels(COLUMNS, PARAMS).fit(features[labels == 0], labels[labels == 0])
+
+
+def test_features_must_match_the_columns(trained: FraudModels) -> None:
+    with pytest.raises(ValueError, match="5 feature columns"):
+        trained.update(np.zeros((100, 4)), np.zeros(100))
+    with pytest.raises(ValueError, match="fitted"):
+        FraudModels(COLUMNS, PARAMS).update(*data(100, seed=6))
