@@ -1,0 +1,148 @@
+"""The model registry: every trained version of the three models, with its lineage and metrics.
+
+A version's artifact (the pickled ``FraudModels``) lives in the GridFS bucket ``model_artifacts``
+with its SHA-256; its record in ``models`` says what it was trained on (the event-time window of its
+labelled transactions), from which parent, with which features, how it scored on its holdout,
+and whether it was promoted. Scoring a window uses the newest promoted version trained only on
+data from before the window (no leakage); a window older than every version gets the oldest one,
+and the choice is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import gridfs
+from pymongo import ASCENDING, DESCENDING
+
+from fraudstream.models import FraudModels
+from fraudstream.mongo_store import MongoStore
+
+MODELS = "models"
+ARTIFACTS = "model_artifacts"
+
+
+class ArtifactCorrupted(RuntimeError):
+    """A stored artifact no longer matches its recorded checksum."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """What the registry records of one version (the ``models`` document)."""
+
+    version: int
+    kind: str  # "full" or "incremental"
+    parent: int | None
+    trained_from: datetime
+    trained_until: datetime
+    rows: int
+    frauds: int
+    feature_columns: list[str]
+    metrics: dict[str, dict[str, float]]
+    promoted: bool
+    decision: str
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    artifact_sha256: str = ""
+
+    def document(self) -> dict[str, Any]:
+        return {"_id": self.version, **self.__dict__}
+
+
+@dataclass(frozen=True)
+class ScoringChoice:
+    """Which version scores a window, and why."""
+
+    version: ModelVersion
+    reason: str
+
+
+class ModelRegistry:
+    """Versions of the fraud models stored in MongoDB."""
+
+    def __init__(self, store: MongoStore) -> None:
+        self.store = store
+        self.collection = store.collection(MODELS)
+        self.collection.create_index([("promoted", ASCENDING), ("trained_until", DESCENDING)])
+        self.bucket = gridfs.GridFSBucket(store.db, bucket_name=ARTIFACTS)
+
+    def next_version(self) -> int:
+        latest = self.collection.find_one({}, sort=[("_id", DESCENDING)], projection={"_id": 1})
+        return (latest["_id"] + 1) if latest else 1
+
+    def save(self, record: ModelVersion, models: FraudModels) -> ModelVersion:
+        """Store the artifact, then the record that points to it (a crash leaves no dangling
+        record)."""
+        payload = pickle.dumps(models, protocol=pickle.HIGHEST_PROTOCOL)
+        digest = hashlib.sha256(payload).hexdigest()
+        self.bucket.upload_from_stream(
+            f"fraud-models-v{record.version}", payload, metadata={"version": record.version}
+        )
+        saved = ModelVersion(**{**record.__dict__, "artifact_sha256": digest})
+        self.collection.replace_one({"_id": saved.version}, saved.document(), upsert=True)
+        return saved
+
+    def load(self, version: ModelVersion) -> FraudModels:
+        """The version's models, after checking the artifact against its checksum."""
+        payload = self.bucket.open_download_stream_by_name(
+            f"fraud-models-v{version.version}"
+        ).read()
+        if hashlib.sha256(payload).hexdigest() != version.artifact_sha256:
+            raise ArtifactCorrupted(
+                f"model version {version.version}'s artifact does not match its checksum; retrain "
+                "(the full-retrain job) or restore the model_artifacts bucket"
+            )
+        return pickle.loads(payload)  # our own artifact, its checksum verified
+
+    def get(self, version: int) -> ModelVersion | None:
+        document = self.collection.find_one({"_id": version})
+        return _record(document) if document else None
+
+    def latest(self, *, promoted_only: bool = True) -> ModelVersion | None:
+        query = {"promoted": True} if promoted_only else {}
+        document = self.collection.find_one(query, sort=[("_id", DESCENDING)])
+        return _record(document) if document else None
+
+    def for_scoring(self, window_start: datetime) -> ScoringChoice | None:
+        """The newest promoted version trained only on data from before ``window_start``;
+        else the oldest promoted version, flagged as such. None if nothing is promoted."""
+        before = self.collection.find_one(
+            {"promoted": True, "trained_until": {"$lte": window_start}},
+            sort=[("trained_until", DESCENDING), ("_id", DESCENDING)],
+        )
+        if before:
+            return ScoringChoice(
+                _record(before), "newest promoted version trained before the window"
+            )
+        oldest = self.collection.find_one({"promoted": True}, sort=[("trained_until", ASCENDING)])
+        if oldest:
+            return ScoringChoice(
+                _record(oldest),
+                "no version was trained before this window: the oldest promoted one scores it",
+            )
+        return None
+
+
+def promotion_decision(
+    candidate_ap: float, parent_ap: float | None, margin: float
+) -> tuple[bool, str]:
+    """Promote unless holdout Average Precision drops more than ``margin`` below the parent's
+    (both measured on the same holdout); the reason is recorded and shown."""
+    if parent_ap is None:
+        return True, f"first version (holdout AP {candidate_ap:.3f})"
+    if candidate_ap >= parent_ap - margin:
+        return True, (
+            f"holdout AP {candidate_ap:.3f} vs {parent_ap:.3f} for the parent (margin {margin})"
+        )
+    return False, (
+        f"holdout AP {candidate_ap:.3f} is more than {margin} below the parent's "
+        f"{parent_ap:.3f}: kept, not promoted"
+    )
+
+
+def _record(document: dict[str, Any]) -> ModelVersion:
+    fields = {k: v for k, v in document.items() if k != "_id"}
+    return ModelVersion(**fields)
