@@ -4,9 +4,11 @@ import dagster as dg
 
 from definitions.features import transaction_features
 from definitions.ingestion import transactions
+from definitions.models import fraud_models, full_retrain_job
 from definitions.resources import KafkaResource, MongoResource, spark_resource
 
 defs = dg.Definitions(
-    assets=[transactions, transaction_features],
+    assets=[transactions, transaction_features, fraud_models],
+    jobs=[full_retrain_job],
     resources={"kafka": KafkaResource(), "mongo": MongoResource(), "pyspark": spark_resource()},
 )

@@ -12,3 +12,11 @@ ten_minute_partitions = dg.TimeWindowPartitionsDefinition(
     fmt=PARTITION_KEY_FORMAT,
     timezone="UTC",
 )
+
+# The training cadence: an hour's partition depends on its six 10-minute windows.
+hourly_partitions = dg.TimeWindowPartitionsDefinition(
+    start=partition_start(),
+    cron_schedule="0 * * * *",
+    fmt=PARTITION_KEY_FORMAT,
+    timezone="UTC",
+)

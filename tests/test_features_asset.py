@@ -1,4 +1,4 @@
-"""`transaction_features` through Dagster on real MongoDB and local Spark."""
+"""`transaction_features` and `fraud_models` through Dagster on real MongoDB and local Spark."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -7,6 +7,7 @@ import pytest
 
 from definitions.features import transaction_features
 from definitions.ingestion import transactions
+from definitions.models import fraud_models
 from definitions.resources import KafkaResource, MongoResource, spark_resource
 from fraudstream.config import StackRecord
 from fraudstream.mongo_store import MongoStore
@@ -71,3 +72,39 @@ def test_a_window_gets_the_features_of_each_of_its_transactions_idempotently(
     metadata = result.asset_materializations_for_node("transaction_features")[0].metadata
     assert metadata["transactions"].value == len(in_window)
     assert metadata["history_rows"].value >= len(in_window)
+
+
+def test_a_day_of_history_trains_a_first_promoted_model_version(
+    stack: StackRecord, topic: str, resources: dict[str, object], store: MongoStore
+) -> None:
+    simulated = TransactionSimulator(SimulationConfig(seed=6, tx_per_day=4_000)).transactions(DAY)
+    with TransactionPublisher(stack.kafka_bootstrap, topic) as publisher:
+        publisher.publish(simulated)
+    store.collection("labels").insert_many(
+        {"_id": tid, "tx_fraud": int(fraud), "reported_at": when.to_pydatetime()}
+        for tid, fraud, when in zip(
+            simulated["transaction_id"],
+            simulated["tx_fraud"],
+            simulated["tx_datetime"],
+            strict=True,
+        )
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    day_range = {
+        "dagster/asset_partition_range_start": "2026-11-10-00:00",
+        "dagster/asset_partition_range_end": "2026-11-10-23:50",
+    }
+    assert dg.materialize(
+        [transactions, transaction_features], resources=resources, instance=instance, tags=day_range
+    ).success
+    result = dg.materialize(
+        [fraud_models], partition_key="2026-11-10-23:00", resources=resources, instance=instance
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("fraud_models")[0].metadata
+    assert metadata["version"].value == 1 and metadata["promoted"].value is True
+    assert metadata["kind"].value == "full"
+    assert "| ensemble |" in metadata["metrics"].value
+    [record] = store.collection("models").find()
+    assert record["trained_until"] == datetime(2026, 11, 11, tzinfo=UTC)
+    assert record["rows"] > 1_000

@@ -15,7 +15,7 @@ from definitions.resources import KafkaResource, MongoResource
 from fraudstream.config import StackRecord
 from fraudstream.mongo_store import MongoStore
 from fraudstream.windows import parse_utc
-from partitions import ten_minute_partitions
+from partitions import hourly_partitions, ten_minute_partitions
 from tests.producing import RecordProducer, tx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +86,7 @@ def test_a_range_of_partitions_runs_as_one_run(
         assert store.collection("transactions").count_documents({"partition_key": key}) == 20
 
 
-def test_the_code_location_defines_the_ingestion_asset_as_designed() -> None:
+def test_the_code_location_defines_the_assets_as_designed() -> None:
     repository = defs.get_repository_def()
     node = repository.asset_graph.get(dg.AssetKey("transactions"))
     assert node.partitions_def == ten_minute_partitions
@@ -95,7 +95,15 @@ def test_the_code_location_defines_the_ingestion_asset_as_designed() -> None:
     assert {"kafka", "mongodb"} <= set(node.kinds)
     assert node.description
     assert ten_minute_partitions.get_first_partition_key() == "2026-01-01-00:00"
-    assert set(repository.get_top_level_resources()) >= {"kafka", "mongo"}
+    assert set(repository.get_top_level_resources()) >= {"kafka", "mongo", "pyspark"}
+    graph = repository.asset_graph
+    features = graph.get(dg.AssetKey("transaction_features"))
+    assert features.parent_keys == {dg.AssetKey("transactions")}
+    assert features.partitions_def == ten_minute_partitions
+    models = graph.get(dg.AssetKey("fraud_models"))
+    assert models.parent_keys == {dg.AssetKey("transaction_features")}
+    assert models.partitions_def == hourly_partitions
+    assert repository.get_job("full_retrain_job")
 
 
 def test_the_dagster_cli_materializes_a_window_from_the_repository_root(
