@@ -8,6 +8,7 @@ import pytest
 from definitions.features import transaction_features
 from definitions.ingestion import transactions
 from definitions.models import fraud_models
+from definitions.predictions import ensemble_predictions
 from definitions.resources import KafkaResource, MongoResource, spark_resource
 from fraudstream.config import StackRecord
 from fraudstream.mongo_store import MongoStore
@@ -108,3 +109,30 @@ def test_a_day_of_history_trains_a_first_promoted_model_version(
     [record] = store.collection("models").find()
     assert record["trained_until"] == datetime(2026, 11, 11, tzinfo=UTC)
     assert record["rows"] > 1_000
+
+    for _ in range(2):  # a re-run replaces, never duplicates
+        scored = dg.materialize(
+            [ensemble_predictions],
+            partition_key="2026-11-10-12:00",
+            resources=resources,
+            instance=instance,
+        )
+        assert scored.success
+    in_window = store.collection("transaction_features").count_documents(
+        {"partition_key": "2026-11-10-12:00"}
+    )
+    assert store.collection("ensemble_results").count_documents({}) == in_window > 0
+    assert store.collection("model_predictions").count_documents({}) == 3 * in_window
+    flagged = store.collection("flagged_transactions").count_documents({})
+    assert flagged == store.collection("ensemble_results").count_documents({"flagged": True})
+    result = store.collection("ensemble_results").find_one()
+    assert set(result) >= {
+        "partition_key",
+        "model_version",
+        "fraud_votes",
+        "is_fraud",
+        "confidence",
+    }
+    metadata = scored.asset_materializations_for_node("ensemble_predictions")[0].metadata
+    assert metadata["scored"].value == in_window
+    assert "oldest" in metadata["version_choice"].value  # v1 was trained on the whole day
