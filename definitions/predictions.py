@@ -7,7 +7,7 @@ from definitions.models import fraud_models
 from definitions.resources import MongoResource
 from fraudstream.ensemble import EnsembleThresholds
 from fraudstream.model_registry import ModelRegistry
-from fraudstream.scoring import score_range
+from fraudstream.scoring import ensure_scoring_indexes, score_range
 from fraudstream.windows import TimeRange
 from partitions import ten_minute_partitions
 
@@ -45,6 +45,7 @@ def ensemble_predictions(
         vote=config.vote_threshold, flag_confidence=config.flag_confidence
     )
     with mongo.store() as store:
+        ensure_scoring_indexes(store)
         report = score_range(
             store, ModelRegistry(store), TimeRange(window.start, window.end), thresholds
         )

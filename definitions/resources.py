@@ -13,6 +13,7 @@ from dagster_pyspark import PySparkResource
 
 from fraudstream import config
 from fraudstream.kafka_source import KafkaSettings, TopicReader
+from fraudstream.label_api_client import LabelApiClient
 from fraudstream.mongo_store import MongoStore
 
 
@@ -63,6 +64,35 @@ class MongoResource(dg.ConfigurableResource):
             yield store
         finally:
             store.close()
+
+
+class LabelApiResource(dg.ConfigurableResource):
+    """The partner's label API (FRAUDSTREAM_LABEL_API_URL; bearer token from
+    FRAUDSTREAM_LABEL_API_TOKEN). Timeouts and retries bound every call."""
+
+    url: str | None = None
+    token: str | None = None
+    timeout_seconds: float = 5.0
+    retries: int = 3
+
+    def configured(self) -> bool:
+        """Whether a label API is configured or running with the embedded stack."""
+        try:
+            self._url()
+        except config.ServiceUnavailable:
+            return False
+        return True
+
+    def client(self) -> LabelApiClient:
+        return LabelApiClient(
+            self._url(),
+            self.token or config.label_api_token(),
+            timeout=self.timeout_seconds,
+            retries=self.retries,
+        )
+
+    def _url(self) -> str:
+        return self.url or config.label_api_url()
 
 
 def spark_resource() -> PySparkResource:

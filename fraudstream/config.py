@@ -131,6 +131,16 @@ def label_api_url() -> str:
     return _resolve("LABEL_API_URL", "label_api_url", "label API")
 
 
+def label_api_token() -> str | None:
+    return env("LABEL_API_TOKEN")
+
+
+def landing_dir() -> Path:
+    """Where batch files land (FRAUDSTREAM_LANDING_DIR, default ``<state dir>/landing``)."""
+    configured = env("LANDING_DIR")
+    return Path(configured) if configured else state_dir() / "landing"
+
+
 def kafka_topic() -> str:
     return env("KAFKA_TOPIC", "transactions")
 

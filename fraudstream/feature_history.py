@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from pymongo import ReplaceOne
+from pymongo import UpdateOne
 
+from fraudstream.labels import LABELS
 from fraudstream.mongo_store import TRANSACTIONS, MongoStore
 from fraudstream.windows import TimeRange, partition_key
 
-LABELS = "labels"
 TRANSACTION_FEATURES = "transaction_features"
 FEATURE_VERSION = "handbook-v1"
 HISTORY_FIELDS = {"_id": 1, "tx_datetime": 1, "customer_id": 1, "terminal_id": 1, "tx_amount": 1}
@@ -37,7 +37,8 @@ def load_history(
     """The range's transactions and their entities' history, with ``fraud_known`` per row.
 
     ``fraud_known`` is 1 when the transaction's label says fraud and was reported within
-    ``delay`` of the transaction: a label the terminal features may use ``delay`` later.
+    ``delay`` of the transaction (or has no report time: assumed so, as the handbook does): a
+    label the terminal features may use ``delay`` later.
     """
     collection = store.collection(TRANSACTIONS)
     in_range = {"tx_datetime": {"$gte": time_range.start, "$lt": time_range.end}}
@@ -74,7 +75,9 @@ def load_history(
 
 
 def write_features(store: MongoStore, features: pd.DataFrame, computed_at: datetime) -> int:
-    """Replace the feature documents of these transactions (idempotent); returns the count."""
+    """Replace the feature documents of these transactions (idempotent); returns the count.
+    ``first_computed_at`` (MongoDB's clock) is kept from the first write: training uses it to
+    find rows that became usable since the previous model version (training_data.py)."""
     collection = store.collection(TRANSACTION_FEATURES)
     times = pd.to_datetime(features["tx_datetime"])
     # Spark hands back session-time-zone (UTC) wall times without a zone.
@@ -85,8 +88,20 @@ def write_features(store: MongoStore, features: pd.DataFrame, computed_at: datet
     for start in range(0, len(features), WRITE_BATCH):
         chunk = features.iloc[start : start + WRITE_BATCH]
         operations = [
-            ReplaceOne(
-                {"_id": doc["transaction_id"]}, _feature_document(doc, computed_at), upsert=True
+            UpdateOne(
+                {"_id": doc["transaction_id"]},
+                [
+                    {
+                        "$set": {
+                            **{
+                                name: {"$literal": value}
+                                for name, value in _feature_document(doc, computed_at).items()
+                            },
+                            "first_computed_at": {"$ifNull": ["$first_computed_at", "$$NOW"]},
+                        }
+                    }
+                ],
+                upsert=True,
             )
             for doc in chunk.to_dict("records")
         ]
@@ -99,7 +114,6 @@ def _feature_document(row: dict[str, Any], computed_at: datetime) -> dict[str, A
     when = row["tx_datetime"].to_pydatetime()
     return {
         **row,
-        "_id": row["transaction_id"],
         "tx_datetime": when,
         "partition_key": partition_key(when),
         "feature_version": FEATURE_VERSION,
@@ -121,7 +135,7 @@ def _frauds_known(store: MongoStore, frame: pd.DataFrame, delay: timedelta) -> s
 
 def _as_utc(moment: datetime | None) -> pd.Timestamp:
     if moment is None:
-        return pd.Timestamp.max.tz_localize(UTC)
+        return pd.Timestamp.min.tz_localize(UTC)
     return pd.Timestamp(moment).tz_convert(UTC) if moment.tzinfo else pd.Timestamp(moment, tz=UTC)
 
 

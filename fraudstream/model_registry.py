@@ -21,6 +21,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from fraudstream.models import FraudModels
 from fraudstream.mongo_store import MongoStore
+from fraudstream.training_data import DataCut
 
 MODELS = "models"
 ARTIFACTS = "model_artifacts"
@@ -39,6 +40,7 @@ class ModelVersion:
     parent: int | None
     trained_from: datetime
     trained_until: datetime
+    seen_until: datetime  # labels and features stored by then (the data cut: training_data.py)
     rows: int
     frauds: int
     feature_columns: list[str]
@@ -47,6 +49,10 @@ class ModelVersion:
     decision: str
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     artifact_sha256: str = ""
+
+    @property
+    def cut(self) -> DataCut:
+        return DataCut(self.trained_until, self.seen_until)
 
     def document(self) -> dict[str, Any]:
         return {"_id": self.version, **self.__dict__}

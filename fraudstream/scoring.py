@@ -2,19 +2,22 @@
 
 Each window is scored by the version the registry chooses for it (trained only on data from before
 the window, or the oldest one, recorded). Writes are idempotent: a window's documents are upserted
-and those a re-run no longer produces (a transaction no longer flagged) are deleted.
+with the run's token, then the window's documents without it (a transaction no longer flagged, or
+no longer in the window) are deleted.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from pymongo import ReplaceOne
+from pymongo import ASCENDING, ReplaceOne
 
+from fraudstream.batching import batches
 from fraudstream.ensemble import EnsembleDecision, EnsembleThresholds, decide
 from fraudstream.feature_history import TRANSACTION_FEATURES
 from fraudstream.model_registry import ModelRegistry
@@ -25,7 +28,7 @@ from fraudstream.windows import TimeRange, partition_key
 MODEL_PREDICTIONS = "model_predictions"
 ENSEMBLE_RESULTS = "ensemble_results"
 FLAGGED_TRANSACTIONS = "flagged_transactions"
-SCORE_BATCH = 50_000
+SCORE_BATCH = 20_000
 
 
 class NoModelVersion(RuntimeError):
@@ -54,7 +57,8 @@ def score_range(
     time_range: TimeRange,
     thresholds: EnsembleThresholds,
 ) -> ScoringReport:
-    """Score every featured transaction of the range's windows."""
+    """Score every featured transaction of the range's windows, a batch at a time (memory is
+    bounded by the batch, not the window)."""
     report = ScoringReport()
     for window in time_range.windows():
         choice = registry.for_scoring(window.start)
@@ -65,32 +69,37 @@ def score_range(
             )
         models = registry.load(choice.version)
         report.reasons.add(f"v{choice.version.version}: {choice.reason}")
-        rows = list(
-            store.collection(TRANSACTION_FEATURES).find(
-                {"partition_key": partition_key(window.start)},
-                {"_id": 1, "tx_datetime": 1, "customer_id": 1, "terminal_id": 1,
-                 **dict.fromkeys(models.feature_columns, 1)},
-            )
-        )  # fmt: skip
         key = partition_key(window.start)
-        flagged: set[str] = set()
-        for start in range(0, len(rows), SCORE_BATCH):
-            chunk = rows[start : start + SCORE_BATCH]
+        token = uuid.uuid4().hex  # marks this run's documents; the window's others are stale
+        rows = store.collection(TRANSACTION_FEATURES).find(
+            {"partition_key": key},
+            {"_id": 1, "tx_datetime": 1, "customer_id": 1, "terminal_id": 1,
+             **dict.fromkeys(models.feature_columns, 1)},
+            batch_size=10_000,
+        )  # fmt: skip
+        for chunk in batches(rows, SCORE_BATCH):
             features = np.array(
                 [[row[c] for c in models.feature_columns] for row in chunk], dtype=np.float64
             )
             probabilities = models.predict_proba(features)
             decision = decide(probabilities, thresholds)
-            flagged |= _write(
-                store, chunk, key, choice.version.version, probabilities, decision, thresholds
-            )
+            _write(store, chunk, key, choice.version.version, token, probabilities, decision,
+                   thresholds)  # fmt: skip
             report.scored += len(chunk)
             report.flagged += int(decision.flagged.sum())
             report.frauds_voted += int(decision.is_fraud.sum())
             report.unanimous += round(decision.agreement_rate * len(chunk))
             report.versions[choice.version.version] += len(chunk)
-        _delete_stale(store, key, {row["_id"] for row in rows}, flagged)
+        for name in (MODEL_PREDICTIONS, ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS):
+            store.collection(name).delete_many(
+                {"partition_key": key, "scoring_run": {"$ne": token}}
+            )
     return report
+
+
+def ensure_scoring_indexes(store: MongoStore) -> None:
+    for name in (MODEL_PREDICTIONS, ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS):
+        store.collection(name).create_index([("partition_key", ASCENDING)])
 
 
 def _write(
@@ -98,14 +107,14 @@ def _write(
     rows: list[dict[str, Any]],
     key: str,
     version: int,
+    token: str,
     probabilities: np.ndarray,
     decision: EnsembleDecision,
     thresholds: EnsembleThresholds,
-) -> set[str]:
-    """Upsert the chunk's predictions and results; returns the ids flagged."""
+) -> None:
+    """Upsert the chunk's predictions and results."""
     now = datetime.now(UTC)
     predictions, results, flagged = [], [], []
-    flagged_ids: set[str] = set()
     for i, row in enumerate(rows):
         tid = row["_id"]
         for m, model in enumerate(MODEL_NAMES):
@@ -121,6 +130,7 @@ def _write(
                         "probability": probability,
                         "vote": probability >= thresholds.vote,
                         "scored_at": now,
+                        "scoring_run": token,
                     },
                     upsert=True,
                 )
@@ -133,12 +143,12 @@ def _write(
             "confidence": float(decision.confidence[i]),
             "flagged": bool(decision.flagged[i]),
             "scored_at": now,
+            "scoring_run": token,
         }
         results.append(ReplaceOne({"_id": tid}, result, upsert=True))
         if result["flagged"]:
             details = {k: row[k] for k in ("tx_datetime", "customer_id", "terminal_id")}
             flagged.append(ReplaceOne({"_id": tid}, {**result, **details}, upsert=True))
-            flagged_ids.add(tid)
     for name, operations in (
         (MODEL_PREDICTIONS, predictions),
         (ENSEMBLE_RESULTS, results),
@@ -146,17 +156,3 @@ def _write(
     ):
         if operations:
             store.collection(name).bulk_write(operations, ordered=False)
-    return flagged_ids
-
-
-def _delete_stale(store: MongoStore, key: str, scored: set[str], flagged: set[str]) -> None:
-    """Remove a window's documents that this run did not produce (e.g. no longer flagged)."""
-    store.collection(ENSEMBLE_RESULTS).delete_many(
-        {"partition_key": key, "_id": {"$nin": list(scored)}}
-    )
-    store.collection(FLAGGED_TRANSACTIONS).delete_many(
-        {"partition_key": key, "_id": {"$nin": list(flagged)}}
-    )
-    store.collection(MODEL_PREDICTIONS).delete_many(
-        {"partition_key": key, "transaction_id": {"$nin": list(scored)}}
-    )

@@ -5,7 +5,7 @@ promotion decision."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,14 @@ from fraudstream.metrics import ranking_metrics
 from fraudstream.model_registry import ModelRegistry, ModelVersion, promotion_decision
 from fraudstream.models import MODEL_NAMES, FraudModels, NotEnoughData, TrainingParams
 from fraudstream.mongo_store import MongoStore
-from fraudstream.training_data import labelled_features, time_split
+from fraudstream.training_data import (
+    SETTLE,
+    current_cut,
+    cut_rows,
+    ensure_training_indexes,
+    new_rows,
+    time_split,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,11 @@ class TrainingPolicy:
     params: TrainingParams = field(default_factory=TrainingParams)
     holdout_share: float = 0.2
     promotion_margin: float = 0.02
+    # An hour's holdout often holds no fraud, and its AP is then undefined. Promoting keeps the
+    # hourly updates small (each starts from the latest promoted version); False requires a
+    # measured AP before a version may score.
+    promote_without_holdout_frauds: bool = True
+    settle: timedelta = SETTLE
 
 
 @dataclass(frozen=True)
@@ -43,23 +55,38 @@ def train_step(
     *,
     full: bool = False,
 ) -> TrainingOutcome:
-    """Train on labelled feature rows stamped before ``until``: all of them for a full fit (or
-    when nothing is promoted yet), else those since the promoted version's data ended."""
+    """A new version from the labelled feature rows stamped before ``until``: all of them for a
+    full fit (or when nothing is promoted yet), else the promoted version updated with the rows
+    that are new since its data cut (``training_data``).
+
+    The candidate is evaluated on the latest ``holdout_share`` of each class after training on
+    the rest, next to its parent on the same rows; the stored version is then fitted on all the
+    rows, so none is held out of every version for good."""
+    ensure_training_indexes(store)
     parent = registry.latest()
     full = full or parent is None
-    since = None if full else parent.trained_until
-    data = labelled_features(store, columns, since, until)
+    if not full and until <= parent.trained_until:
+        return TrainingOutcome(
+            None,
+            f"the hour ending {until.isoformat()} is already covered by version "
+            f"{parent.version} (trained until {parent.trained_until.isoformat()}); its late labels "
+            "go into the next hourly update (run full_retrain_job for a version that ends here)",
+        )
+    cut = current_cut(store, until, policy.settle)
+    data = cut_rows(store, columns, cut) if full else new_rows(store, columns, cut, parent.cut)
     if data.empty:
-        return TrainingOutcome(None, f"no labelled transactions between {since} and {until}")
+        since = "" if full else f" new since version {parent.version}"
+        return TrainingOutcome(
+            None, f"no labelled transactions before {until.isoformat()}{since}: wait for labels"
+        )
     train, holdout = time_split(data, policy.holdout_share)
+    base = FraudModels(columns, policy.params) if full else registry.load(parent)
     try:
-        if full:
-            models = FraudModels(columns, policy.params).fit(_x(train, columns), _y(train))
-        else:
-            models = registry.load(parent).update(_x(train, columns), _y(train))
+        candidate = _fit(base, train, columns, full)
+        metrics = evaluate(candidate, holdout, columns)
+        models = _fit(base, data, columns, full)
     except NotEnoughData as reason:
         return TrainingOutcome(None, str(reason))
-    metrics = evaluate(models, holdout, columns)
     parent_ap = None
     if parent is not None:
         parent_scores = registry.load(parent).predict_proba(_x(holdout, columns)).mean(axis=1)
@@ -67,7 +94,10 @@ def train_step(
         metrics["parent_ensemble"] = {"average_precision": parent_ap}
     candidate_ap = metrics["ensemble"]["average_precision"]
     if np.isnan(candidate_ap):
-        promoted, decision = parent is None, "holdout has one class only: AP undefined"
+        promoted = parent is None or policy.promote_without_holdout_frauds
+        decision = "holdout has one class only: AP undefined, " + (
+            "promoted" if promoted else "kept, not promoted"
+        )
     else:
         promoted, decision = promotion_decision(
             candidate_ap, None if parent_ap is None or np.isnan(parent_ap) else parent_ap,
@@ -77,16 +107,22 @@ def train_step(
         version=registry.next_version(),
         kind="full" if full else "incremental",
         parent=None if full else parent.version,
-        trained_from=train["tx_datetime"].min().to_pydatetime(),
+        trained_from=data["tx_datetime"].min().to_pydatetime(),
         trained_until=until,
-        rows=len(train),
-        frauds=int(train["tx_fraud"].sum()),
+        seen_until=cut.seen_until,
+        rows=len(data),
+        frauds=int(data["tx_fraud"].sum()),
         feature_columns=columns,
         metrics=metrics,
         promoted=promoted,
         decision=decision,
     )
     return TrainingOutcome(registry.save(record, models))
+
+
+def _fit(base: FraudModels, rows: pd.DataFrame, columns: list[str], full: bool) -> FraudModels:
+    features, labels = _x(rows, columns), _y(rows)
+    return base.fit(features, labels) if full else base.update(features, labels)
 
 
 def evaluate(models: FraudModels, holdout: pd.DataFrame, columns: list[str]) -> dict:

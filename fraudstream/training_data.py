@@ -1,45 +1,128 @@
-"""Labelled feature rows for training and evaluation, read from MongoDB."""
+"""Labelled feature rows for training and evaluation, read from MongoDB.
+
+A model version is trained on a *data cut*: the feature rows stamped before ``until`` whose
+features and label were both stored by ``seen_until`` (MongoDB's clock: the features'
+``first_computed_at``, the label's ``loaded_at``). Labels arrive long after their transactions,
+so an hourly update cannot take "the transactions of the last hour": it takes what the parent's
+cut did not hold — rows of the new hours, late labels of old transactions, late features of old
+labels. Each part is one indexed query, so an update costs in proportion to the new data, and
+every labelled row is trained on exactly once along a lineage.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from pymongo import ASCENDING
 
-from fraudstream.feature_history import LABELS, TRANSACTION_FEATURES
+from fraudstream.feature_history import TRANSACTION_FEATURES
+from fraudstream.labels import LABELS
 from fraudstream.mongo_store import MongoStore
 
+# A write stamped just before the cut may commit just after it is read: the cut is taken, then
+# the reads wait this long, so such a write is in this version rather than missed by both.
+SETTLE = timedelta(seconds=2)
+ID_BATCH = 50_000
 
-def labelled_features(
-    store: MongoStore, columns: list[str], start: datetime | None, end: datetime
-) -> pd.DataFrame:
-    """Feature rows with ``start <= tx_datetime < end`` (no lower bound if ``start`` is None)
-    that have a label, in event-time order, with a ``tx_fraud`` column."""
-    when: dict[str, datetime] = {"$lt": end}
-    if start is not None:
-        when["$gte"] = start
-    projection = {"_id": 1, "tx_datetime": 1, **dict.fromkeys(columns, 1)}
-    rows = list(store.collection(TRANSACTION_FEATURES).find({"tx_datetime": when}, projection))
-    if not rows:
-        return pd.DataFrame(columns=["transaction_id", "tx_datetime", *columns, "tx_fraud"])
-    frame = pd.DataFrame(rows).rename(columns={"_id": "transaction_id"})
-    labels = {
-        doc["_id"]: int(doc["tx_fraud"])
+
+@dataclass(frozen=True)
+class DataCut:
+    """Feature rows with ``tx_datetime < until`` whose features and label were stored by
+    ``seen_until``."""
+
+    until: datetime
+    seen_until: datetime
+
+
+def current_cut(store: MongoStore, until: datetime, settle: timedelta = SETTLE) -> DataCut:
+    """The cut of a version trained now: everything stored until now (MongoDB's clock)."""
+    now = store.db.command("hello")["localTime"]
+    time.sleep(settle.total_seconds())
+    return DataCut(until, now)
+
+
+def ensure_training_indexes(store: MongoStore) -> None:
+    features = store.collection(TRANSACTION_FEATURES)
+    features.create_index([("tx_datetime", ASCENDING)])
+    features.create_index([("first_computed_at", ASCENDING)])
+    store.collection(LABELS).create_index([("loaded_at", ASCENDING)])
+
+
+def cut_rows(store: MongoStore, columns: list[str], cut: DataCut) -> pd.DataFrame:
+    """Every labelled feature row of the cut (a full fit)."""
+    features = _features(
+        store,
+        {"tx_datetime": {"$lt": cut.until}, "first_computed_at": {"$lte": cut.seen_until}},
+        columns,
+    )
+    return _labelled(store, features, {"$lte": cut.seen_until}, columns)
+
+
+def new_rows(store: MongoStore, columns: list[str], cut: DataCut, parent: DataCut) -> pd.DataFrame:
+    """The rows of ``cut`` outside the ``parent`` cut (three disjoint parts)."""
+    p = parent
+    # Rows of the new hours.
+    new_hours = _labelled(
+        store,
+        _features(
+            store,
+            {
+                "tx_datetime": {"$gte": p.until, "$lt": cut.until},
+                "first_computed_at": {"$lte": cut.seen_until},
+            },
+            columns,
+        ),
+        {"$lte": cut.seen_until},
+        columns,
+    )
+    # Labels that arrived (or changed) since the parent, for older transactions.
+    arrived = [
+        doc["_id"]
         for doc in store.collection(LABELS).find(
-            {"_id": {"$in": frame["transaction_id"].tolist()}}, {"tx_fraud": 1}
+            {"loaded_at": {"$gt": p.seen_until, "$lte": cut.seen_until}}, {"_id": 1}
         )
-    }
-    frame["tx_fraud"] = frame["transaction_id"].map(labels)
-    frame = frame.dropna(subset=["tx_fraud"]).sort_values("tx_datetime", kind="stable")
-    frame["tx_fraud"] = frame["tx_fraud"].astype(np.int64)
-    return frame.reset_index(drop=True)
+    ]
+    late_labels = _labelled(
+        store,
+        _features_of(
+            store,
+            arrived,
+            {"tx_datetime": {"$lt": p.until}, "first_computed_at": {"$lte": cut.seen_until}},
+            columns,
+        ),
+        {"$gt": p.seen_until, "$lte": cut.seen_until},
+        columns,
+    )
+    # Features computed since the parent for transactions whose label it already had.
+    late_features = _labelled(
+        store,
+        _features(
+            store,
+            {
+                "tx_datetime": {"$lt": p.until},
+                "first_computed_at": {"$gt": p.seen_until, "$lte": cut.seen_until},
+            },
+            columns,
+        ),
+        {"$lte": p.seen_until},
+        columns,
+    )
+    parts = [f for f in (new_hours, late_labels, late_features) if not f.empty]
+    if not parts:
+        return _empty(columns)
+    return pd.concat(parts).sort_values("tx_datetime", kind="stable").reset_index(drop=True)
 
 
 def time_split(frame: pd.DataFrame, holdout_share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The earlier rows of each class for training, the latest ``holdout_share`` of each class for
-    evaluation: the holdout lies in the training rows' future and holds frauds even when they are
-    rare."""
+    """The earlier rows of each class for training, the latest ``holdout_share`` of each class
+    for evaluation: the holdout lies in the training rows' future and holds frauds even when
+    they are rare."""
     train, holdout = [], []
     for _, rows in frame.groupby("tx_fraud", sort=True):
         cut = round(len(rows) * (1 - holdout_share))
@@ -51,3 +134,55 @@ def time_split(frame: pd.DataFrame, holdout_share: float) -> tuple[pd.DataFrame,
         pd.concat(train).sort_values("tx_datetime", kind="stable"),
         pd.concat(holdout).sort_values("tx_datetime", kind="stable"),
     )
+
+
+def _features(store: MongoStore, query: dict[str, Any], columns: list[str]) -> pd.DataFrame:
+    projection = {"_id": 1, "tx_datetime": 1, **dict.fromkeys(columns, 1)}
+    rows = list(store.collection(TRANSACTION_FEATURES).find(query, projection))
+    return pd.DataFrame(rows, columns=["_id", "tx_datetime", *columns])
+
+
+def _features_of(
+    store: MongoStore, ids: list[str], query: dict[str, Any], columns: list[str]
+) -> pd.DataFrame:
+    frames = [
+        _features(store, {"_id": {"$in": chunk}, **query}, columns)
+        for chunk in _chunks(ids, ID_BATCH)
+    ]
+    return pd.concat(frames) if frames else _features(store, {"_id": {"$in": []}}, columns)
+
+
+def _labelled(
+    store: MongoStore, features: pd.DataFrame, loaded: dict[str, datetime], columns: list[str]
+) -> pd.DataFrame:
+    """``features`` joined with the labels whose ``loaded_at`` matches ``loaded``."""
+    if features.empty:
+        return _empty(columns)
+    verdicts: dict[str, int] = {}
+    for chunk in _chunks(features["_id"].tolist(), ID_BATCH):
+        for doc in store.collection(LABELS).find(
+            {"_id": {"$in": chunk}, "loaded_at": loaded}, {"tx_fraud": 1}
+        ):
+            verdicts[doc["_id"]] = int(doc["tx_fraud"])
+    frame = features.rename(columns={"_id": "transaction_id"})
+    frame["tx_fraud"] = frame["transaction_id"].map(verdicts)
+    frame = frame.dropna(subset=["tx_fraud"])
+    frame["tx_fraud"] = frame["tx_fraud"].astype(np.int64)
+    frame["tx_datetime"] = pd.to_datetime(frame["tx_datetime"], utc=True)
+    return frame.sort_values("tx_datetime", kind="stable").reset_index(drop=True)
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "transaction_id": pd.Series(dtype=object),
+            "tx_datetime": pd.Series(dtype="datetime64[ns, UTC]"),
+            **{c: pd.Series(dtype=np.float64) for c in columns},
+            "tx_fraud": pd.Series(dtype=np.int64),
+        }
+    )
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

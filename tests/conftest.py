@@ -3,6 +3,7 @@ fresh topic and database per test so tests never see each other's data."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,6 +16,7 @@ from fraudstream.config import StackRecord
 from fraudstream.kafka_admin import ensure_topic
 from fraudstream.kafka_source import KafkaSettings, TopicReader
 from fraudstream.mongo_store import MongoStore
+from fraudstream.simulator.label_api import make_server
 from fraudstream.stack.embedded import EmbeddedStack
 from tests.producing import RecordProducer
 
@@ -81,3 +83,14 @@ def producer(stack: StackRecord, topic: str) -> Iterator[RecordProducer]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "partitions(n): number of partitions of the test topic")
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[str]:
+    """The simulator's label API over the feed in ``tmp_path``, token ``s3cret``."""
+    server = make_server(tmp_path, 0, token="s3cret")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

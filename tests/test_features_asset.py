@@ -11,6 +11,7 @@ from definitions.models import fraud_models
 from definitions.predictions import ensemble_predictions
 from definitions.resources import KafkaResource, MongoResource, spark_resource
 from fraudstream.config import StackRecord
+from fraudstream.labels import Label, store_labels
 from fraudstream.mongo_store import MongoStore
 from fraudstream.simulator.delivery import TransactionPublisher
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
@@ -81,14 +82,18 @@ def test_a_day_of_history_trains_a_first_promoted_model_version(
     simulated = TransactionSimulator(SimulationConfig(seed=6, tx_per_day=4_000)).transactions(DAY)
     with TransactionPublisher(stack.kafka_bootstrap, topic) as publisher:
         publisher.publish(simulated)
-    store.collection("labels").insert_many(
-        {"_id": tid, "tx_fraud": int(fraud), "reported_at": when.to_pydatetime()}
-        for tid, fraud, when in zip(
-            simulated["transaction_id"],
-            simulated["tx_fraud"],
-            simulated["tx_datetime"],
-            strict=True,
-        )
+    store_labels(
+        store,
+        [
+            Label(tid, int(fraud), when.to_pydatetime())
+            for tid, fraud, when in zip(
+                simulated["transaction_id"],
+                simulated["tx_fraud"],
+                simulated["tx_datetime"],
+                strict=True,
+            )
+        ],
+        source="test",
     )
     instance = dg.DagsterInstance.ephemeral()
     day_range = {

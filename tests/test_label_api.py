@@ -1,14 +1,10 @@
 """The simulated partner's label feed and its real HTTP API."""
 
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import requests
 
-from fraudstream.simulator.label_api import make_server
 from fraudstream.simulator.label_feed import LabelFeed, append_labels, feed_path
 
 NOW = datetime.now(UTC)
@@ -44,16 +40,6 @@ def test_pages_respect_the_limit(tmp_path: Path) -> None:
         seen += [item.transaction_id for item in page]
         cursor = next_cursor
     assert sorted(seen) == sorted(f"t{i}" for i in range(25))
-
-
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[str]:
-    server = make_server(tmp_path, 0, token="s3cret")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_the_http_api_follows_the_contract_and_requires_the_token(api: str, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ def version(number: int, until_hours: int, promoted: bool = True) -> ModelVersio
         parent=number - 1 or None,
         trained_from=T0,
         trained_until=T0 + timedelta(hours=until_hours),
+        seen_until=T0 + timedelta(hours=until_hours),
         rows=300,
         frauds=20,
         feature_columns=["a", "b"],

@@ -1,0 +1,173 @@
+"""Fraud labels: their contract, and storing them in the ``labels`` collection.
+
+A label says whether a transaction was fraud (``tx_fraud`` 0/1) and, when the source knows it, when
+that became known (``reported_at``). Labels come from files in ``landing/labels/`` and from the
+partner's REST API; both go through ``label_from_fields`` and ``store_labels``.
+
+``loaded_at`` (MongoDB's clock) is when a label first reached us or last changed its verdict: the
+training step uses it to find the labels that arrived since the previous model version. A label
+without ``reported_at`` is assumed known within the feedback delay, the handbook's assumption (the
+terminal-risk features may use it 7 days after its transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, UpdateOne
+
+from fraudstream.batching import batches
+from fraudstream.landing import LandingFile, read_rows
+from fraudstream.mongo_store import MongoStore
+from fraudstream.schema import InvalidRecord
+from fraudstream.windows import parse_utc
+
+LABELS = "labels"
+LABEL_COLUMNS = frozenset(("transaction_id", "tx_fraud"))
+WRITE_BATCH = 10_000
+_FRAUD_VALUES = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """One verdict on one transaction."""
+
+    transaction_id: str
+    tx_fraud: int
+    reported_at: datetime | None = None
+
+
+@dataclass
+class LabelWrite:
+    """What storing a batch of labels did."""
+
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    def add(self, other: LabelWrite) -> None:
+        self.new += other.new
+        self.changed += other.changed
+        self.unchanged += other.unchanged
+
+
+@dataclass
+class FileLoad:
+    """What loading one label file did."""
+
+    rows: int = 0
+    dead_letters: int = 0
+    written: LabelWrite = field(default_factory=LabelWrite)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "dead_letters": self.dead_letters,
+            "new": self.written.new,
+            "changed": self.written.changed,
+        }
+
+
+def label_from_fields(fields: Mapping[str, Any]) -> Label:
+    """Validate a mapping with lower-case names (CSV text or JSON values)."""
+    tid = fields.get("transaction_id")
+    if isinstance(tid, int) and not isinstance(tid, bool):
+        tid = str(tid)  # handbook ids are integers in JSON exports
+    if not isinstance(tid, str) or not tid.strip():
+        raise InvalidRecord(f"transaction_id must be a non-empty string, got {tid!r:.80}")
+    verdict = fields.get("tx_fraud")
+    fraud = _FRAUD_VALUES.get(str(verdict).strip().lower()) if verdict is not None else None
+    if fraud is None:
+        raise InvalidRecord(f"tx_fraud must be 0 or 1, got {verdict!r:.80}")
+    raw_time = fields.get("reported_at")
+    reported_at = None
+    if raw_time not in (None, ""):
+        if not isinstance(raw_time, str):
+            raise InvalidRecord(f"reported_at must be an ISO-8601 string, got {raw_time!r:.80}")
+        try:
+            reported_at = parse_utc(raw_time)
+        except ValueError:
+            raise InvalidRecord(f"reported_at {raw_time!r} is not an ISO-8601 date-time") from None
+    return Label(tid.strip(), fraud, reported_at)
+
+
+def ensure_label_indexes(store: MongoStore) -> None:
+    store.collection(LABELS).create_index([("loaded_at", ASCENDING)])
+
+
+def store_labels(store: MongoStore, labels: Sequence[Label], source: str) -> LabelWrite:
+    """Upsert labels on ``_id = transaction_id`` (idempotent). ``loaded_at`` is set by the
+    server when a label is new or its verdict changed, and kept otherwise."""
+    if not labels:
+        return LabelWrite()
+    # The same transaction twice in a batch: the last verdict wins, as it would in sequence.
+    latest = {label.transaction_id: label for label in labels}
+    operations = [
+        UpdateOne(
+            {"_id": label.transaction_id},
+            [
+                {
+                    "$set": {
+                        # Evaluated against the stored document: "$tx_fraud" is the old verdict.
+                        "loaded_at": {
+                            "$cond": [
+                                {"$eq": ["$tx_fraud", label.tx_fraud]},
+                                "$loaded_at",
+                                "$$NOW",
+                            ]
+                        },
+                        "tx_fraud": label.tx_fraud,
+                        "reported_at": label.reported_at,
+                        "source": source,
+                    }
+                }
+            ],
+            upsert=True,
+        )
+        for label in latest.values()
+    ]
+    stored = {
+        doc["_id"]: doc["tx_fraud"]
+        for doc in store.collection(LABELS).find({"_id": {"$in": list(latest)}}, {"tx_fraud": 1})
+    }
+    store.collection(LABELS).bulk_write(operations, ordered=False)
+    changed = sum(
+        1 for tid, label in latest.items() if tid in stored and stored[tid] != label.tx_fraud
+    )
+    return LabelWrite(
+        new=len(latest) - len(stored),
+        changed=changed,
+        unchanged=len(labels) - (len(latest) - len(stored)) - changed,
+    )
+
+
+def load_label_file(store: MongoStore, file: LandingFile, run_id: str) -> FileLoad:
+    """Store a label file's valid rows and dead-letter the others. Raises ``UnreadableFile``
+    when the file as a whole is unusable (nothing of it is then recorded as processed)."""
+    report = FileLoad()
+    for batch in batches(read_rows(file, LABEL_COLUMNS), WRITE_BATCH):
+        labels, letters = [], []
+        for row in batch:
+            report.rows += 1
+            try:
+                if row.fields is None:
+                    raise InvalidRecord(row.error or "unparseable row")
+                labels.append(label_from_fields(row.fields))
+            except InvalidRecord as error:
+                letters.append(
+                    {
+                        "_id": file.dead_letter_id(row.line),
+                        "source": "landing/labels",
+                        "payload": row.raw,
+                        "position": file.position(row.line),
+                        "error": str(error),
+                        "partition_key": None,
+                    }
+                )
+        report.written.add(store_labels(store, labels, source=f"file:{file.path.name}"))
+        store.record_dead_letters(letters, run_id)
+        report.dead_letters += len(letters)
+    return report
