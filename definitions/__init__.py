@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from definitions.checks import quality_checks
+from definitions.export import excel_export
 from definitions.features import transaction_features
 from definitions.ingestion import transactions
 from definitions.labels import labels
@@ -11,16 +13,26 @@ from definitions.resources import (
     KafkaResource,
     LabelApiResource,
     MongoResource,
+    QualityResource,
     spark_resource,
 )
 
 defs = dg.Definitions(
-    assets=[transactions, labels, transaction_features, fraud_models, ensemble_predictions],
+    assets=[
+        transactions,
+        labels,
+        transaction_features,
+        fraud_models,
+        ensemble_predictions,
+        excel_export,
+    ],
+    asset_checks=quality_checks,
     jobs=[full_retrain_job],
     resources={
         "kafka": KafkaResource(),
         "mongo": MongoResource(),
         "label_api": LabelApiResource(),
         "pyspark": spark_resource(),
+        "quality_limits": QualityResource(),
     },
 )

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from definitions.features import transaction_features
+from definitions.labels import labels
 from definitions.resources import MongoResource
 from fraudstream.model_registry import ModelRegistry
 from fraudstream.models import TrainingParams
@@ -22,7 +23,7 @@ class TrainingConfig(dg.Config):
 @dg.asset(
     partitions_def=hourly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[transaction_features],
+    deps=[transaction_features, labels],
     group_name="ml",
     kinds={"scikit-learn", "mongodb"},
 )

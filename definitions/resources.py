@@ -15,6 +15,7 @@ from fraudstream import config
 from fraudstream.kafka_source import KafkaSettings, TopicReader
 from fraudstream.label_api_client import LabelApiClient
 from fraudstream.mongo_store import MongoStore
+from fraudstream.quality import QualityThresholds
 
 
 class KafkaResource(dg.ConfigurableResource):
@@ -93,6 +94,30 @@ class LabelApiResource(dg.ConfigurableResource):
 
     def _url(self) -> str:
         return self.url or config.label_api_url()
+
+
+_LIMITS = QualityThresholds()
+
+
+class QualityResource(dg.ConfigurableResource):
+    """Thresholds of the asset checks (defaults: fraudstream/quality.py)."""
+
+    max_dead_letter_rate: float = _LIMITS.max_dead_letter_rate
+    min_volume_ratio: float = _LIMITS.min_volume_ratio
+    min_auc: float = _LIMITS.min_auc
+    min_average_precision: float = _LIMITS.min_average_precision
+    min_precision: float = _LIMITS.min_precision
+    min_recall: float = _LIMITS.min_recall
+    min_agreement: float = _LIMITS.min_agreement
+    max_flag_rate: float = _LIMITS.max_flag_rate
+    min_labelled: int = _LIMITS.min_labelled
+    min_labelled_frauds: int = _LIMITS.min_labelled_frauds
+    lookback_hours: float = _LIMITS.lookback.total_seconds() / 3600
+
+    def thresholds(self) -> QualityThresholds:
+        fields = self.model_dump()
+        hours = fields.pop("lookback_hours")
+        return QualityThresholds(**fields, lookback=timedelta(hours=hours))
 
 
 def spark_resource() -> PySparkResource:

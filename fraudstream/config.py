@@ -141,6 +141,12 @@ def landing_dir() -> Path:
     return Path(configured) if configured else state_dir() / "landing"
 
 
+def export_dir() -> Path:
+    """Where Excel exports go (FRAUDSTREAM_EXPORT_DIR, default ``<state dir>/exports``)."""
+    configured = env("EXPORT_DIR")
+    return Path(configured) if configured else state_dir() / "exports"
+
+
 def kafka_topic() -> str:
     return env("KAFKA_TOPIC", "transactions")
 

@@ -1,5 +1,5 @@
 """Partition definitions shared by assets, jobs and sensors."""
 
-from partitions.time_windows import hourly_partitions, ten_minute_partitions
+from partitions.time_windows import daily_partitions, hourly_partitions, ten_minute_partitions
 
-__all__ = ["hourly_partitions", "ten_minute_partitions"]
+__all__ = ["daily_partitions", "hourly_partitions", "ten_minute_partitions"]

@@ -20,3 +20,11 @@ hourly_partitions = dg.TimeWindowPartitionsDefinition(
     fmt=PARTITION_KEY_FORMAT,
     timezone="UTC",
 )
+
+# The export cadence: a day's partition covers its 144 10-minute windows.
+daily_partitions = dg.TimeWindowPartitionsDefinition(
+    start=partition_start(),
+    cron_schedule="0 0 * * *",
+    fmt="%Y-%m-%d",
+    timezone="UTC",
+)

@@ -1,0 +1,146 @@
+"""Validation as asset checks: each stage's output against thresholds (the `quality` resource).
+
+Blocking checks stop downstream work when a bad result must not spread: a broken producer (the
+dead-letter rate), labels without both classes, a flag rate investigators cannot review. The
+others warn. A check covers the run's range of windows (a backfill is checked as a whole).
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+
+import dagster as dg
+
+from definitions.ingestion import transactions
+from definitions.labels import labels
+from definitions.models import fraud_models
+from definitions.predictions import ensemble_predictions
+from definitions.resources import MongoResource, QualityResource
+from fraudstream import quality
+from fraudstream.model_registry import MODELS
+from fraudstream.mongo_store import MongoStore
+from partitions import hourly_partitions, ten_minute_partitions
+
+ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
+
+
+def result(verdict: quality.Verdict, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=verdict.passed,
+        severity=severity,
+        description=verdict.description,
+        metadata=verdict.numbers,
+    )
+
+
+def evaluate_range(
+    context: dg.AssetCheckExecutionContext,
+    mongo: MongoResource,
+    verdict_of: Callable[[MongoStore, datetime, datetime], quality.Verdict],
+    severity: dg.AssetCheckSeverity,
+) -> dg.AssetCheckResult:
+    window = context.op_execution_context.partition_time_window
+    with mongo.store() as store:
+        return result(verdict_of(store, window.start, window.end), severity)
+
+
+@dg.asset_check(asset=transactions, partitions_def=ten_minute_partitions, blocking=True)
+def dead_letter_rate(
+    context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
+) -> dg.AssetCheckResult:
+    """Share of the range's records rejected to `dead_letters`; above the limit the producer is
+    broken and features, training and scoring wait (blocking)."""
+    limits = quality_limits.thresholds()
+    return evaluate_range(
+        context, mongo, lambda s, a, b: quality.dead_letter_rate(s, a, b, limits), ERROR
+    )
+
+
+@dg.asset_check(asset=transactions, partitions_def=ten_minute_partitions)
+def transaction_volume(
+    context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
+) -> dg.AssetCheckResult:
+    """The range's transaction count against the same windows a day earlier (warns when it
+    falls below `min_volume_ratio` of it)."""
+    limits = quality_limits.thresholds()
+    return evaluate_range(context, mongo, lambda s, a, b: quality.volume(s, a, b, limits), WARN)
+
+
+@dg.asset_check(asset=labels, blocking=True)
+def labels_have_both_classes(mongo: MongoResource) -> dg.AssetCheckResult:
+    """Fraud and genuine labels are both present; training needs both (blocking)."""
+    with mongo.store() as store:
+        return result(quality.label_classes(store), ERROR)
+
+
+@dg.asset_check(asset=fraud_models, partitions_def=hourly_partitions)
+def model_holdout_quality(
+    context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
+) -> dg.AssetCheckResult:
+    """Holdout AUC ROC and Average Precision of each model and of the ensemble of the version
+    this run trained, against `min_auc` / `min_average_precision`."""
+    until = context.op_execution_context.partition_time_window.end
+    with mongo.store() as store:
+        record = store.collection(MODELS).find_one({"trained_until": until}, sort=[("_id", -1)])
+    if record is None:
+        return dg.AssetCheckResult(
+            passed=True, severity=WARN, description="no version trained for this hour (skipped)"
+        )
+    verdict = quality.holdout_quality(record["metrics"], quality_limits.thresholds())
+    return dg.AssetCheckResult(
+        passed=verdict.passed,
+        severity=WARN,
+        description=f"version {record['_id']}: {verdict.description}",
+        metadata={**verdict.numbers, "version": record["_id"]},
+    )
+
+
+@dg.asset_check(asset=ensemble_predictions, partitions_def=ten_minute_partitions)
+def ensemble_quality(
+    context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
+) -> dg.AssetCheckResult:
+    """Per-model and ensemble AUC ROC / Average Precision (from `confidence`) and the vote's
+    precision / recall on the labelled transactions scored over the lookback (24 h)."""
+    limits = quality_limits.thresholds()
+    return evaluate_range(
+        context, mongo, lambda s, a, b: quality.ensemble_quality(s, a, b, limits), WARN
+    )
+
+
+@dg.asset_check(asset=ensemble_predictions, partitions_def=ten_minute_partitions)
+def ensemble_agreement(
+    context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
+) -> dg.AssetCheckResult:
+    """Share of transactions on which all three models vote alike (warns below the minimum)."""
+    limits = quality_limits.thresholds()
+    return evaluate_range(
+        context,
+        mongo,
+        lambda s, a, b: quality.agreement(quality.scored_counts(s, a, b), limits),
+        WARN,
+    )
+
+
+@dg.asset_check(asset=ensemble_predictions, partitions_def=ten_minute_partitions, blocking=True)
+def flag_rate(
+    context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
+) -> dg.AssetCheckResult:
+    """Share of transactions flagged for review; above `max_flag_rate` the export waits
+    (blocking): investigators cannot review that many."""
+    limits = quality_limits.thresholds()
+    return evaluate_range(
+        context,
+        mongo,
+        lambda s, a, b: quality.flag_rate(quality.scored_counts(s, a, b), limits),
+        ERROR,
+    )
+
+
+quality_checks = [
+    dead_letter_rate,
+    transaction_volume,
+    labels_have_both_classes,
+    model_holdout_quality,
+    ensemble_quality,
+    ensemble_agreement,
+    flag_rate,
+]

@@ -1,0 +1,198 @@
+"""A day's data as Excel workbooks, streamed from MongoDB.
+
+One workbook per collection (``transactions``, ``model_predictions``, ``ensemble_results``,
+``flagged_transactions``) and ``summary.xlsx`` (export time, row counts, model versions). Rows are
+read with a cursor and written by XlsxWriter in constant-memory mode, so memory does not grow with
+the day's size; a sheet holds at most Excel's 1,048,576 rows (header included), after which the
+rows continue on ``<name>_2``, ``<name>_3``... Each workbook is written to a temporary name and
+renamed into place: a re-run replaces the files, a crash leaves no half-written one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+
+from fraudstream.mongo_store import TRANSACTIONS, MongoStore
+from fraudstream.scoring import ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS, MODEL_PREDICTIONS
+from fraudstream.windows import partition_key
+
+EXCEL_MAX_ROWS = 1_048_576
+CURSOR_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One exported collection: its columns (header, document field) and sort order."""
+
+    name: str
+    collection: str
+    columns: tuple[tuple[str, str], ...]
+    sort: tuple[str, ...] = ("partition_key",)
+
+
+SHEETS = (
+    Sheet(
+        "transactions",
+        TRANSACTIONS,
+        (("transaction_id", "_id"), ("tx_datetime (UTC)", "tx_datetime"),
+         ("customer_id", "customer_id"), ("terminal_id", "terminal_id"),
+         ("tx_amount", "tx_amount"), ("partition_key", "partition_key"), ("source", "source")),
+    ),
+    Sheet(
+        "model_predictions",
+        MODEL_PREDICTIONS,
+        (("transaction_id", "transaction_id"), ("model", "model"),
+         ("model_version", "model_version"), ("probability", "probability"), ("vote", "vote"),
+         ("partition_key", "partition_key")),
+    ),
+    Sheet(
+        "ensemble_results",
+        ENSEMBLE_RESULTS,
+        (("transaction_id", "_id"), ("partition_key", "partition_key"),
+         ("model_version", "model_version"), ("fraud_votes", "fraud_votes"),
+         ("is_fraud", "is_fraud"), ("confidence", "confidence"), ("flagged", "flagged")),
+    ),
+    Sheet(
+        "flagged_transactions",
+        FLAGGED_TRANSACTIONS,
+        (("transaction_id", "_id"), ("tx_datetime (UTC)", "tx_datetime"),
+         ("customer_id", "customer_id"), ("terminal_id", "terminal_id"),
+         ("partition_key", "partition_key"), ("model_version", "model_version"),
+         ("fraud_votes", "fraud_votes"), ("confidence", "confidence")),
+    ),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    path: Path
+    rows: int
+    sheets: int
+
+
+@dataclass(frozen=True)
+class DayExport:
+    """What exporting a day wrote."""
+
+    directory: Path
+    files: dict[str, ExportedFile]
+    model_versions: list[int]
+    exported_at: datetime
+
+    @property
+    def summary(self) -> Path:
+        return self.directory / "summary.xlsx"
+
+
+def export_day(
+    store: MongoStore,
+    directory: Path,
+    start: datetime,
+    end: datetime,
+    *,
+    max_rows: int = EXCEL_MAX_ROWS,
+) -> DayExport:
+    """Write the workbooks of the windows in ``[start, end)`` into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    keys = {"partition_key": {"$gte": partition_key(start), "$lt": partition_key(end)}}
+    files = {}
+    for sheet in SHEETS:
+        fields = {field: 1 for _, field in sheet.columns}
+        cursor = (
+            store.collection(sheet.collection)
+            .find(keys, fields, batch_size=CURSOR_BATCH)
+            .sort([(f, 1) for f in sheet.sort])
+        )
+        rows = ([doc.get(field) for _, field in sheet.columns] for doc in cursor)
+        path = directory / f"{sheet.name}.xlsx"
+        written, sheets = write_workbook(
+            path, sheet.name, [h for h, _ in sheet.columns], rows, max_rows
+        )
+        files[sheet.name] = ExportedFile(path, written, sheets)
+    versions = sorted(store.collection(ENSEMBLE_RESULTS).distinct("model_version", keys))
+    export = DayExport(directory, files, versions, datetime.now(UTC))
+    _write_summary(export, start, end)
+    return export
+
+
+def write_workbook(
+    path: Path,
+    name: str,
+    header: list[str],
+    rows: Iterable[list[Any]],
+    max_rows: int = EXCEL_MAX_ROWS,
+) -> tuple[int, int]:
+    """Stream ``rows`` into a workbook, a new sheet every ``max_rows`` rows (header included);
+    returns (rows written, sheets). Atomic: written aside, then renamed into place."""
+    partial = path.with_name(f".{path.name}.partial")
+    workbook = _workbook(partial)
+    formats = _formats(workbook)
+    written, sheets, row_in_sheet, sheet = 0, 0, max_rows, None
+    for row in rows:
+        if row_in_sheet == max_rows:
+            sheets += 1
+            sheet = _sheet(workbook, name if sheets == 1 else f"{name}_{sheets}", header, formats)
+            row_in_sheet = 1
+        _write_row(sheet, row_in_sheet, row, formats)
+        row_in_sheet += 1
+        written += 1
+    if sheet is None:  # an empty day still gets a workbook with its header
+        _sheet(workbook, name, header, formats)
+        sheets = 1
+    workbook.close()
+    os.replace(partial, path)
+    return written, sheets
+
+
+def _write_summary(export: DayExport, start: datetime, end: datetime) -> None:
+    rows = [
+        ["exported_at (UTC)", export.exported_at],
+        ["day start (UTC)", start],
+        ["day end (UTC)", end],
+        ["model versions", ", ".join(f"v{v}" for v in export.model_versions) or "none"],
+        *[[f"{name} rows", file.rows] for name, file in export.files.items()],
+        *[[f"{name} sheets", file.sheets] for name, file in export.files.items()],
+    ]
+    write_workbook(export.summary, "summary", ["item", "value"], rows)
+
+
+def _workbook(path: Path) -> xlsxwriter.Workbook:
+    return xlsxwriter.Workbook(str(path), {"constant_memory": True, "remove_timezone": True})
+
+
+def _formats(workbook: xlsxwriter.Workbook) -> dict[str, Any]:
+    return {
+        "datetime": workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"}),
+        "header": workbook.add_format({"bold": True}),
+    }
+
+
+def _sheet(
+    workbook: xlsxwriter.Workbook, name: str, header: list[str], formats: dict[str, Any]
+) -> Any:
+    sheet = workbook.add_worksheet(name[:31])  # Excel's limit on sheet names
+    for column, title in enumerate(header):
+        sheet.write_string(0, column, title, formats["header"])
+    sheet.set_column(0, len(header) - 1, 20)
+    return sheet
+
+
+def _write_row(sheet: Any, row: int, values: list[Any], formats: dict[str, Any]) -> None:
+    for column, value in enumerate(values):
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            sheet.write_datetime(row, column, value, formats["datetime"])
+        elif isinstance(value, bool):
+            sheet.write_boolean(row, column, value)
+        elif isinstance(value, int | float):
+            sheet.write_number(row, column, value)
+        else:
+            sheet.write_string(row, column, str(value))

@@ -1,0 +1,253 @@
+"""Validation of each stage's output: the numbers the asset checks show and their verdicts.
+
+Reads are bounded by the checked range (windows' ``partition_key`` strings sort in time order, so
+a range is one indexed query). Verdicts are plain functions of those numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from fraudstream.batching import batches
+from fraudstream.labels import LABELS
+from fraudstream.metrics import alert_metrics, ranking_metrics
+from fraudstream.models import MODEL_NAMES
+from fraudstream.mongo_store import DEAD_LETTERS, TRANSACTIONS, MongoStore
+from fraudstream.scoring import ENSEMBLE_RESULTS, MODEL_PREDICTIONS
+from fraudstream.windows import partition_key
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """Where each check draws its line (configurable on the `quality` resource)."""
+
+    max_dead_letter_rate: float = 0.05
+    min_volume_ratio: float = 0.2
+    min_auc: float = 0.75
+    min_average_precision: float = 0.2
+    min_precision: float = 0.2
+    min_recall: float = 0.2
+    min_agreement: float = 0.7
+    max_flag_rate: float = 0.05
+    min_labelled: int = 200
+    min_labelled_frauds: int = 5
+    lookback: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A check's outcome: pass or not, why, and its numbers."""
+
+    passed: bool
+    description: str
+    numbers: dict[str, float | int | str]
+
+
+def key_range(start: datetime, end: datetime) -> dict[str, str]:
+    """A Mongo condition on ``partition_key`` for the windows in ``[start, end)``."""
+    return {"$gte": partition_key(start), "$lt": partition_key(end)}
+
+
+def dead_letter_rate(
+    store: MongoStore, start: datetime, end: datetime, limits: QualityThresholds
+) -> Verdict:
+    keys = {"partition_key": key_range(start, end)}
+    accepted = store.collection(TRANSACTIONS).count_documents(keys)
+    rejected = store.collection(DEAD_LETTERS).count_documents(keys)
+    rate = rejected / (accepted + rejected) if accepted + rejected else 0.0
+    passed = rate <= limits.max_dead_letter_rate
+    return Verdict(
+        passed,
+        f"{rejected} of {accepted + rejected} records dead-lettered ({rate:.2%}; limit "
+        f"{limits.max_dead_letter_rate:.2%})"
+        + ("" if passed else ": inspect `dead_letters` for this range and fix the producer"),
+        {"transactions": accepted, "dead_letters": rejected, "dead_letter_rate": round(rate, 5)},
+    )
+
+
+def volume(store: MongoStore, start: datetime, end: datetime, limits: QualityThresholds) -> Verdict:
+    """The range's transaction count against the same range a day earlier (daily seasonality)."""
+    day = timedelta(days=1)
+    count = store.collection(TRANSACTIONS).count_documents({"partition_key": key_range(start, end)})
+    reference = store.collection(TRANSACTIONS).count_documents(
+        {"partition_key": key_range(start - day, end - day)}
+    )
+    passed = reference == 0 or count >= limits.min_volume_ratio * reference
+    return Verdict(
+        passed,
+        f"{count} transactions; {reference} in the same windows a day earlier"
+        + ("" if passed else ": far fewer than usual, check the producer and the Kafka lag"),
+        {"transactions": count, "same_windows_day_before": reference},
+    )
+
+
+def label_classes(store: MongoStore) -> Verdict:
+    frauds = store.collection(LABELS).count_documents({"tx_fraud": 1})
+    genuine = store.collection(LABELS).count_documents({"tx_fraud": 0})
+    passed = frauds > 0 and genuine > 0
+    return Verdict(
+        passed,
+        f"{frauds} fraud and {genuine} genuine labels"
+        + ("" if passed else ": training needs both classes, check the label sources"),
+        {"fraud_labels": frauds, "genuine_labels": genuine},
+    )
+
+
+def holdout_quality(metrics: dict[str, dict[str, float]], limits: QualityThresholds) -> Verdict:
+    """A model version's holdout AUC and AP, per model and for the ensemble."""
+    numbers: dict[str, float | int | str] = {}
+    failing = []
+    for name in (*MODEL_NAMES, "ensemble"):
+        values = metrics.get(name, {})
+        for metric, limit in (
+            ("auc_roc", limits.min_auc),
+            ("average_precision", limits.min_average_precision),
+        ):
+            value = values.get(metric, float("nan"))
+            numbers[f"{name}_{metric}"] = round(value, 4)
+            if not np.isnan(value) and value < limit:
+                failing.append(f"{name} {metric} {value:.3f} < {limit}")
+    if all(np.isnan(v) for v in numbers.values() if isinstance(v, float)):
+        return Verdict(True, "holdout had one class only: not measurable", numbers)
+    passed = not failing
+    return Verdict(
+        passed,
+        "holdout metrics within limits" if passed else "below limits: " + "; ".join(failing),
+        numbers,
+    )
+
+
+def labelled_scores(
+    store: MongoStore, start: datetime, end: datetime
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For the labelled transactions scored in ``[start, end)``: labels, the ensemble's
+    confidence, its vote, and each model's probability (``n x 3``)."""
+    results = store.collection(ENSEMBLE_RESULTS).find(
+        {"partition_key": key_range(start, end)},
+        {"confidence": 1, "is_fraud": 1},
+        batch_size=10_000,
+    )
+    labels, confidence, votes, per_model = [], [], [], []
+    for batch in batches(results, 10_000):
+        verdicts = {
+            doc["_id"]: doc["tx_fraud"]
+            for doc in store.collection(LABELS).find(
+                {"_id": {"$in": [r["_id"] for r in batch]}}, {"tx_fraud": 1}
+            )
+        }
+        labelled = [r for r in batch if r["_id"] in verdicts]
+        if not labelled:
+            continue
+        probabilities = {
+            doc["_id"]: doc["probability"]
+            for doc in store.collection(MODEL_PREDICTIONS).find(
+                {"_id": {"$in": [f"{r['_id']}/{m}" for r in labelled for m in MODEL_NAMES]}},
+                {"probability": 1},
+            )
+        }
+        for r in labelled:
+            labels.append(verdicts[r["_id"]])
+            confidence.append(r["confidence"])
+            votes.append(r["is_fraud"])
+            per_model.append([probabilities.get(f"{r['_id']}/{m}", np.nan) for m in MODEL_NAMES])
+    return (
+        np.asarray(labels, dtype=np.int64),
+        np.asarray(confidence, dtype=np.float64),
+        np.asarray(votes, dtype=bool),
+        np.asarray(per_model, dtype=np.float64).reshape(-1, len(MODEL_NAMES)),
+    )
+
+
+def ensemble_quality(
+    store: MongoStore, start: datetime, end: datetime, limits: QualityThresholds
+) -> Verdict:
+    """Each model's and the ensemble's AUC / AP, and the vote's precision / recall, on the
+    transactions scored over the lookback before ``end`` whose labels have arrived."""
+    since = min(start, end - limits.lookback)
+    labels, confidence, votes, per_model = labelled_scores(store, since, end)
+    frauds = int(labels.sum())
+    numbers: dict[str, float | int | str] = {
+        "labelled": len(labels),
+        "labelled_frauds": frauds,
+        "since": since.isoformat(),
+    }
+    if len(labels) < limits.min_labelled or frauds < limits.min_labelled_frauds:
+        return Verdict(
+            True,
+            f"not measured: {len(labels)} labelled transactions with {frauds} frauds scored "
+            f"since {since.isoformat()} (needs {limits.min_labelled} and "
+            f"{limits.min_labelled_frauds}); labels arrive later",
+            numbers,
+        )
+    for i, name in enumerate(MODEL_NAMES):
+        for metric, value in ranking_metrics(labels, per_model[:, i]).items():
+            numbers[f"{name}_{metric}"] = round(value, 4)
+    ensemble = {**ranking_metrics(labels, confidence), **alert_metrics(labels, votes)}
+    numbers |= {f"ensemble_{k}": round(v, 4) for k, v in ensemble.items()}
+    limits_by_metric = {
+        "auc_roc": limits.min_auc,
+        "average_precision": limits.min_average_precision,
+        "precision": limits.min_precision,
+        "recall": limits.min_recall,
+    }
+    failing = [
+        f"ensemble {metric} {ensemble[metric]:.3f} < {limit}"
+        for metric, limit in limits_by_metric.items()
+        if ensemble[metric] < limit
+    ]
+    passed = not failing
+    return Verdict(
+        passed,
+        f"ensemble on {len(labels)} labelled transactions: AUC {ensemble['auc_roc']:.3f}, "
+        f"AP {ensemble['average_precision']:.3f}, precision {ensemble['precision']:.3f}, "
+        f"recall {ensemble['recall']:.3f}"
+        + ("" if passed else " — below limits: " + "; ".join(failing)),
+        numbers,
+    )
+
+
+def scored_counts(store: MongoStore, start: datetime, end: datetime) -> dict[str, int]:
+    """Scored, flagged and unanimous transactions of the range."""
+    [row] = list(
+        store.collection(ENSEMBLE_RESULTS).aggregate(
+            [
+                {"$match": {"partition_key": key_range(start, end)}},
+                {
+                    "$group": {
+                        "_id": None,
+                        "scored": {"$sum": 1},
+                        "flagged": {"$sum": {"$cond": ["$flagged", 1, 0]}},
+                        "unanimous": {"$sum": {"$cond": [{"$in": ["$fraud_votes", [0, 3]]}, 1, 0]}},
+                    }
+                },
+            ]
+        )
+    ) or [{"scored": 0, "flagged": 0, "unanimous": 0}]
+    return {k: int(row[k]) for k in ("scored", "flagged", "unanimous")}
+
+
+def agreement(counts: dict[str, int], limits: QualityThresholds) -> Verdict:
+    rate = counts["unanimous"] / counts["scored"] if counts["scored"] else 1.0
+    passed = rate >= limits.min_agreement
+    return Verdict(
+        passed,
+        f"all three models agree on {rate:.1%} of {counts['scored']} transactions (minimum "
+        f"{limits.min_agreement:.0%})"
+        + ("" if passed else ": the models disagree, compare their holdout metrics"),
+        {"scored": counts["scored"], "agreement_rate": round(rate, 4)},
+    )
+
+
+def flag_rate(counts: dict[str, int], limits: QualityThresholds) -> Verdict:
+    rate = counts["flagged"] / counts["scored"] if counts["scored"] else 0.0
+    passed = rate <= limits.max_flag_rate
+    return Verdict(
+        passed,
+        f"{counts['flagged']} of {counts['scored']} transactions flagged ({rate:.2%}; limit "
+        f"{limits.max_flag_rate:.2%})"
+        + ("" if passed else ": too many for review, check the model version and thresholds"),
+        {"scored": counts["scored"], "flagged": counts["flagged"], "flag_rate": round(rate, 5)},
+    )

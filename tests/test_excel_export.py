@@ -1,0 +1,86 @@
+"""Excel export: sheets split at the row limit, a day's collections streamed from real MongoDB,
+re-runs replace the files."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from fraudstream.excel_export import export_day, write_workbook
+from fraudstream.mongo_store import MongoStore
+from fraudstream.windows import partition_key
+
+DAY = datetime(2026, 11, 10, tzinfo=UTC)
+
+
+def sheet_rows(path: Path) -> dict[str, list[tuple]]:
+    workbook = load_workbook(path, read_only=True)
+    return {ws.title: list(ws.iter_rows(values_only=True)) for ws in workbook.worksheets}
+
+
+def test_rows_continue_on_a_new_sheet_at_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.xlsx"
+    written, sheets = write_workbook(path, "numbers", ["n"], ([i] for i in range(10)), max_rows=4)
+    assert (written, sheets) == (10, 4)  # 3 data rows + header per sheet
+    content = sheet_rows(path)
+    assert list(content) == ["numbers", "numbers_2", "numbers_3", "numbers_4"]
+    assert all(rows[0] == ("n",) for rows in content.values())
+    assert [r[0] for rows in content.values() for r in rows[1:]] == list(range(10))
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_an_empty_day_still_gets_workbooks_with_headers(tmp_path: Path, store: MongoStore) -> None:
+    export = export_day(store, tmp_path / "day", DAY, DAY + timedelta(days=1))
+    assert {name: f.rows for name, f in export.files.items()} == dict.fromkeys(
+        ["transactions", "model_predictions", "ensemble_results", "flagged_transactions"], 0
+    )
+    assert sheet_rows(export.files["ensemble_results"].path)["ensemble_results"][0][0] == (
+        "transaction_id"
+    )
+
+
+def test_a_day_is_exported_with_its_summary_and_a_rerun_replaces_it(
+    tmp_path: Path, store: MongoStore
+) -> None:
+    def add(day: datetime, count: int, prefix: str) -> None:
+        for i in range(count):
+            when = day + timedelta(minutes=7 * i)
+            key, tid = partition_key(when), f"{prefix}{i}"
+            store.collection("transactions").insert_one(
+                {"_id": tid, "tx_datetime": when, "customer_id": "c", "terminal_id": "t",
+                 "tx_amount": 10.5, "partition_key": key, "source": "kafka"}
+            )  # fmt: skip
+            flagged = i % 10 == 0
+            result = {"partition_key": key, "model_version": 3, "fraud_votes": 3 if flagged else 0,
+                      "is_fraud": flagged, "confidence": 0.9 if flagged else 0.1,
+                      "flagged": flagged}  # fmt: skip
+            store.collection("ensemble_results").insert_one({"_id": tid, **result})
+            if flagged:
+                store.collection("flagged_transactions").insert_one(
+                    {"_id": tid, **result, "tx_datetime": when, "customer_id": "c",
+                     "terminal_id": "t"}
+                )  # fmt: skip
+            for model in ("random_forest", "gradient_boosting", "logistic_regression"):
+                store.collection("model_predictions").insert_one(
+                    {"_id": f"{tid}/{model}", "transaction_id": tid, "model": model,
+                     "model_version": 3, "probability": 0.5, "vote": True, "partition_key": key}
+                )  # fmt: skip
+
+    add(DAY, 200, "in")
+    add(DAY + timedelta(days=1), 5, "next")  # another day's rows stay out
+    directory = tmp_path / "2026-11-10"
+    for _ in range(2):
+        export = export_day(store, directory, DAY, DAY + timedelta(days=1))
+    counts = {name: f.rows for name, f in export.files.items()}
+    assert counts == {"transactions": 200, "model_predictions": 600, "ensemble_results": 200,
+                      "flagged_transactions": 20}  # fmt: skip
+    transactions = sheet_rows(directory / "transactions.xlsx")["transactions"]
+    assert len(transactions) == 201 and transactions[1][0] == "in0"
+    assert transactions[1][1] == DAY.replace(tzinfo=None)  # UTC wall time
+    summary = dict(sheet_rows(export.summary)["summary"][1:])
+    assert summary["model versions"] == "v3" and summary["flagged_transactions rows"] == 20
+    assert summary["exported_at (UTC)"] is not None
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "ensemble_results.xlsx", "flagged_transactions.xlsx", "model_predictions.xlsx",
+        "summary.xlsx", "transactions.xlsx",
+    ]  # fmt: skip
