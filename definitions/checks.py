@@ -1,4 +1,4 @@
-"""Validation as asset checks: each stage's output against thresholds (the `quality` resource).
+"""Validation as asset checks: each stage's output against thresholds (the `quality_limits` resource).
 
 Blocking checks stop downstream work when a bad result must not spread: a broken producer (the
 dead-letter rate), labels without both classes, a flag rate investigators cannot review. The
@@ -32,37 +32,74 @@ def result(verdict: quality.Verdict, severity: dg.AssetCheckSeverity) -> dg.Asse
     )
 
 
-def evaluate_range(
-    context: dg.AssetCheckExecutionContext,
-    mongo: MongoResource,
-    verdict_of: Callable[[MongoStore, datetime, datetime], quality.Verdict],
-    severity: dg.AssetCheckSeverity,
-) -> dg.AssetCheckResult:
-    window = context.op_execution_context.partition_time_window
-    with mongo.store() as store:
-        return result(verdict_of(store, window.start, window.end), severity)
+def window_check(
+    asset: dg.AssetsDefinition,
+    name: str,
+    verdict_of: Callable[
+        [MongoStore, datetime, datetime, quality.QualityThresholds], quality.Verdict
+    ],
+    description: str,
+    *,
+    blocking: bool = False,
+) -> dg.AssetChecksDefinition:
+    """A check of a 10-minute asset over the run's windows; ERROR severity when blocking."""
 
-
-@dg.asset_check(asset=transactions, partitions_def=ten_minute_partitions, blocking=True)
-def dead_letter_rate(
-    context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
-) -> dg.AssetCheckResult:
-    """Share of the range's records rejected to `dead_letters`; above the limit the producer is
-    broken and features, training and scoring wait (blocking)."""
-    limits = quality_limits.thresholds()
-    return evaluate_range(
-        context, mongo, lambda s, a, b: quality.dead_letter_rate(s, a, b, limits), ERROR
+    @dg.asset_check(
+        asset=asset,
+        name=name,
+        description=description,
+        partitions_def=ten_minute_partitions,
+        blocking=blocking,
     )
+    def check(
+        context: dg.AssetCheckExecutionContext,
+        mongo: MongoResource,
+        quality_limits: QualityResource,
+    ) -> dg.AssetCheckResult:
+        window = context.op_execution_context.partition_time_window
+        with mongo.store() as store:
+            verdict = verdict_of(store, window.start, window.end, quality_limits.thresholds())
+        return result(verdict, ERROR if blocking else WARN)
+
+    return check
 
 
-@dg.asset_check(asset=transactions, partitions_def=ten_minute_partitions)
-def transaction_volume(
-    context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
-) -> dg.AssetCheckResult:
-    """The range's transaction count against the same windows a day earlier (warns when it
-    falls below `min_volume_ratio` of it)."""
-    limits = quality_limits.thresholds()
-    return evaluate_range(context, mongo, lambda s, a, b: quality.volume(s, a, b, limits), WARN)
+dead_letter_rate = window_check(
+    transactions,
+    "dead_letter_rate",
+    quality.dead_letter_rate,
+    "Share of the range's records rejected to `dead_letters`; above `max_dead_letter_rate` the "
+    "producer is broken and features, training and scoring wait (blocking).",
+    blocking=True,
+)
+transaction_volume = window_check(
+    transactions,
+    "transaction_volume",
+    quality.volume,
+    "The range's transaction count against the same windows a day earlier (warns below "
+    "`min_volume_ratio` of it).",
+)
+ensemble_quality = window_check(
+    ensemble_predictions,
+    "ensemble_quality",
+    quality.ensemble_quality,
+    "Per-model and ensemble AUC ROC / Average Precision (from `confidence`) and the vote's "
+    "precision / recall on the labelled transactions scored over the lookback (24 h).",
+)
+ensemble_agreement = window_check(
+    ensemble_predictions,
+    "ensemble_agreement",
+    lambda s, a, b, limits: quality.agreement(quality.scored_counts(s, a, b), limits),
+    "Share of transactions on which all three models vote alike (warns below `min_agreement`).",
+)
+flag_rate = window_check(
+    ensemble_predictions,
+    "flag_rate",
+    lambda s, a, b, limits: quality.flag_rate(quality.scored_counts(s, a, b), limits),
+    "Share of transactions flagged for review; above `max_flag_rate` the export waits "
+    "(blocking): investigators cannot review that many.",
+    blocking=True,
+)
 
 
 @dg.asset_check(asset=labels, blocking=True)
@@ -91,47 +128,6 @@ def model_holdout_quality(
         severity=WARN,
         description=f"version {record['_id']}: {verdict.description}",
         metadata={**verdict.numbers, "version": record["_id"]},
-    )
-
-
-@dg.asset_check(asset=ensemble_predictions, partitions_def=ten_minute_partitions)
-def ensemble_quality(
-    context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
-) -> dg.AssetCheckResult:
-    """Per-model and ensemble AUC ROC / Average Precision (from `confidence`) and the vote's
-    precision / recall on the labelled transactions scored over the lookback (24 h)."""
-    limits = quality_limits.thresholds()
-    return evaluate_range(
-        context, mongo, lambda s, a, b: quality.ensemble_quality(s, a, b, limits), WARN
-    )
-
-
-@dg.asset_check(asset=ensemble_predictions, partitions_def=ten_minute_partitions)
-def ensemble_agreement(
-    context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
-) -> dg.AssetCheckResult:
-    """Share of transactions on which all three models vote alike (warns below the minimum)."""
-    limits = quality_limits.thresholds()
-    return evaluate_range(
-        context,
-        mongo,
-        lambda s, a, b: quality.agreement(quality.scored_counts(s, a, b), limits),
-        WARN,
-    )
-
-
-@dg.asset_check(asset=ensemble_predictions, partitions_def=ten_minute_partitions, blocking=True)
-def flag_rate(
-    context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
-) -> dg.AssetCheckResult:
-    """Share of transactions flagged for review; above `max_flag_rate` the export waits
-    (blocking): investigators cannot review that many."""
-    limits = quality_limits.thresholds()
-    return evaluate_range(
-        context,
-        mongo,
-        lambda s, a, b: quality.flag_rate(quality.scored_counts(s, a, b), limits),
-        ERROR,
     )
 
 
