@@ -1,4 +1,4 @@
-"""Validation as asset checks: each stage's output against thresholds (the `quality_limits` resource).
+"""Validation as asset checks: each stage's output against thresholds (`quality_limits`).
 
 Blocking checks stop downstream work when a bad result must not spread: a broken producer (the
 dead-letter rate), labels without both classes, a flag rate investigators cannot review. The

@@ -1,16 +1,20 @@
 """The three fraud models, trained from scratch or updated with new labelled data only.
 
-- random forest (100 trees, depth 10, balanced class weights per bootstrap): an update trains a
-  few trees on the new data and retires as many of the oldest, so the forest follows the data in
-  time proportional to it;
+- random forest (100 trees, depth 10): an update trains a few trees on the new data and retires as
+  many of the oldest, so the forest follows the data in time proportional to it;
 - gradient boosting (``HistGradientBoostingClassifier``, ~75x faster to fit than the classic one at
   similar quality): an update adds boosting iterations fitted to the new data's residuals;
 - logistic regression (standardisation + ``SGDClassifier`` with log loss): an update is a
   ``partial_fit`` pass over the new data, the scaler's statistics updated first.
 
-Class imbalance: balanced class weights (forest, boosting) and balanced sample weights (logistic
-regression). All fits run with BLAS/OpenMP pinned to the given thread count: competing thread
-pools on two cores slowed one fit 40x (DESIGN.md).
+Class imbalance (under 1 % fraud): the boosting model trains with balanced class weights — the
+rare class would otherwise get few useful splits — and its probabilities are mapped back to the
+real fraud rate (prior-shift correction: odds x frauds/genuine seen in training), so the three
+probabilities the ensemble averages are on one scale. The forest and the logistic regression train
+unweighted: on the handbook protocol, weighting them lowered their Average Precision by 0.05-0.1
+and the ensemble's with it (bench/quality.py; docs/architecture.md has the numbers). All fits
+run with BLAS/OpenMP pinned to the given thread count: competing thread pools on two cores slowed
+one fit 40x (DESIGN.md).
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import SGDClassifier
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_limits
 
 MODEL_NAMES = ("random_forest", "gradient_boosting", "logistic_regression")
@@ -58,6 +61,7 @@ class FraudModels:
     scaler: StandardScaler | None = None
     logistic: SGDClassifier | None = None
     trained_rows: int = 0
+    trained_frauds: int = 0
 
     @property
     def is_fitted(self) -> bool:
@@ -71,7 +75,6 @@ class FraudModels:
             forest = RandomForestClassifier(
                 n_estimators=p.trees,
                 max_depth=p.max_depth,
-                class_weight="balanced_subsample",
                 n_jobs=p.threads,
                 random_state=p.seed,
             ).fit(features, labels)
@@ -82,11 +85,18 @@ class FraudModels:
                 random_state=p.seed,
             ).fit(features, labels)
             scaler = StandardScaler().fit(features)
-            logistic = SGDClassifier(
-                loss="log_loss", class_weight="balanced", alpha=1e-4, random_state=p.seed
-            ).fit(scaler.transform(features), labels)
+            logistic = SGDClassifier(loss="log_loss", alpha=1e-4, random_state=p.seed).fit(
+                scaler.transform(features), labels
+            )
         return FraudModels(
-            self.feature_columns, p, forest, boosting, scaler, logistic, trained_rows=len(labels)
+            self.feature_columns,
+            p,
+            forest,
+            boosting,
+            scaler,
+            logistic,
+            trained_rows=len(labels),
+            trained_frauds=int(labels.sum()),
         )
 
     def update(self, features: np.ndarray, labels: np.ndarray) -> FraudModels:
@@ -100,7 +110,6 @@ class FraudModels:
             fresh = RandomForestClassifier(
                 n_estimators=p.refresh_trees,
                 max_depth=p.max_depth,
-                class_weight="balanced_subsample",
                 n_jobs=p.threads,
                 random_state=p.seed + updated.trained_rows,
             ).fit(features, labels)
@@ -111,12 +120,9 @@ class FraudModels:
                 warm_start=True, max_iter=boosting.n_iter_ + p.update_iterations
             ).fit(features, labels)
             updated.scaler.partial_fit(features)
-            updated.logistic.partial_fit(
-                updated.scaler.transform(features),
-                labels,
-                sample_weight=compute_sample_weight("balanced", labels),
-            )
+            updated.logistic.partial_fit(updated.scaler.transform(features), labels)
         updated.trained_rows += len(labels)
+        updated.trained_frauds += int(labels.sum())
         return updated
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray:
@@ -128,10 +134,17 @@ class FraudModels:
             return np.column_stack(
                 [
                     self.forest.predict_proba(features)[:, 1],
-                    self.boosting.predict_proba(features)[:, 1],
+                    self._real_rate(self.boosting.predict_proba(features)[:, 1]),
                     self.logistic.predict_proba(self.scaler.transform(features))[:, 1],
                 ]
             )
+
+    def _real_rate(self, balanced: np.ndarray) -> np.ndarray:
+        """Probabilities of a model trained with balanced class weights, at the real fraud rate:
+        its odds scaled by the frauds-to-genuine ratio it was trained on."""
+        ratio = self.trained_frauds / max(self.trained_rows - self.trained_frauds, 1)
+        odds = balanced / np.maximum(1.0 - balanced, 1e-12) * ratio
+        return odds / (1.0 + odds)
 
     def _checked(self, features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         features = np.asarray(features, dtype=np.float64)

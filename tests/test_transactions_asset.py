@@ -15,7 +15,7 @@ from definitions.resources import KafkaResource, MongoResource
 from fraudstream.config import StackRecord
 from fraudstream.mongo_store import MongoStore
 from fraudstream.windows import parse_utc
-from partitions import hourly_partitions, ten_minute_partitions
+from partitions import daily_partitions, hourly_partitions, ten_minute_partitions
 from tests.producing import RecordProducer, tx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,9 +101,19 @@ def test_the_code_location_defines_the_assets_as_designed() -> None:
     assert features.parent_keys == {dg.AssetKey("transactions")}
     assert features.partitions_def == ten_minute_partitions
     models = graph.get(dg.AssetKey("fraud_models"))
-    assert models.parent_keys == {dg.AssetKey("transaction_features")}
+    assert models.parent_keys == {dg.AssetKey("transaction_features"), dg.AssetKey("labels")}
     assert models.partitions_def == hourly_partitions
     assert repository.get_job("full_retrain_job")
+    predictions = graph.get(dg.AssetKey("ensemble_predictions"))
+    assert predictions.parent_keys == {
+        dg.AssetKey("transaction_features"),
+        dg.AssetKey("fraud_models"),
+    }
+    export = graph.get(dg.AssetKey("excel_export"))
+    assert export.partitions_def == daily_partitions and "excel" in export.kinds
+    assert len(graph.asset_check_keys) == 7
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).description, f"{key} has no description"
 
 
 def test_the_dagster_cli_materializes_a_window_from_the_repository_root(
