@@ -27,7 +27,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
-from pyspark.sql import SparkSession
 from sklearn.ensemble import RandomForestClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +37,8 @@ from fraudstream.models import MODEL_NAMES, FraudModels, TrainingParams  # noqa:
 from fraudstream.simulator.delivery import read_handbook_csv  # noqa: E402
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc  # noqa: E402
-from spark_jobs.features import FEATURE_COLUMNS, lookback_days, transaction_features  # noqa: E402
+from spark_jobs.features import FEATURE_COLUMNS, lookback_days  # noqa: E402
+from spark_jobs.offline import labelled_features  # noqa: E402
 
 
 def load(args: argparse.Namespace, protocol: Protocol, seed: int | None) -> pd.DataFrame:
@@ -56,34 +56,10 @@ ENSEMBLE = "ensemble (confidence)"
 PLAIN_RF = "plain RF, handbook settings"
 
 
-def featurize(frame: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
-    """The pipeline's Spark features of the rows from the training start to the test end; every
-    label is taken as known at its transaction's time (the handbook's assumption)."""
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("fraudstream-quality")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.shuffle.partitions", "8")
-        .config("spark.driver.memory", "4g")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    history = frame[["transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount"]]
-    history = history.assign(fraud_known=frame["tx_fraud"].astype("int32"))
-    features = transaction_features(
-        spark.createDataFrame(history), protocol.train_start, protocol.test_end
-    ).toPandas()
-    spark.stop()
-    features["tx_datetime"] = pd.to_datetime(features["tx_datetime"]).dt.tz_localize("UTC")
-    labels = frame.set_index("transaction_id")["tx_fraud"]
-    return features.assign(tx_fraud=features["transaction_id"].map(labels).astype(int))
-
-
 def evaluate(frame: pd.DataFrame, protocol: Protocol) -> tuple[pd.DataFrame, str]:
     """The protocol's table for one data set, and a line describing the run."""
     started = time.monotonic()
-    features = featurize(frame, protocol)
+    features = labelled_features(frame, protocol.train_start, protocol.test_end)
     train, test = split(features, protocol)
     x_train, y_train = train[FEATURE_COLUMNS].to_numpy(float), train["tx_fraud"].to_numpy()
     x_test = test[FEATURE_COLUMNS].to_numpy(float)

@@ -19,6 +19,7 @@ from typing import Any
 
 import xlsxwriter
 
+from fraudstream.models import MODEL_NAMES
 from fraudstream.mongo_store import TRANSACTIONS, MongoStore
 from fraudstream.scoring import ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS, MODEL_PREDICTIONS
 from fraudstream.windows import partition_key
@@ -48,9 +49,10 @@ SHEETS = (
     Sheet(
         "model_predictions",
         MODEL_PREDICTIONS,
-        (("transaction_id", "transaction_id"), ("model", "model"),
-         ("model_version", "model_version"), ("probability", "probability"), ("vote", "vote"),
-         ("partition_key", "partition_key")),
+        (("transaction_id", "_id"), ("partition_key", "partition_key"),
+         ("model_version", "model_version"),
+         *((f"{m} probability", f"probability.{m}") for m in MODEL_NAMES),
+         *((f"{m} vote", f"vote.{m}") for m in MODEL_NAMES)),
     ),
     Sheet(
         "ensemble_results",
@@ -104,13 +106,13 @@ def export_day(
     keys = {"partition_key": {"$gte": partition_key(start), "$lt": partition_key(end)}}
     files = {}
     for sheet in SHEETS:
-        fields = {field: 1 for _, field in sheet.columns}
+        fields = {field.split(".")[0]: 1 for _, field in sheet.columns}
         cursor = (
             store.collection(sheet.collection)
             .find(keys, fields, batch_size=CURSOR_BATCH)
             .sort([(f, 1) for f in sheet.sort])
         )
-        rows = ([doc.get(field) for _, field in sheet.columns] for doc in cursor)
+        rows = ([_field(doc, field) for _, field in sheet.columns] for doc in cursor)
         path = directory / f"{sheet.name}.xlsx"
         written, sheets = write_workbook(
             path, sheet.name, [h for h, _ in sheet.columns], rows, max_rows
@@ -161,6 +163,14 @@ def _write_summary(export: DayExport, start: datetime, end: datetime) -> None:
         *[[f"{name} sheets", file.sheets] for name, file in export.files.items()],
     ]
     write_workbook(export.summary, "summary", ["item", "value"], rows)
+
+
+def _field(document: dict[str, Any], path: str) -> Any:
+    """A (dotted) field of a document; None when absent."""
+    value: Any = document
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _workbook(path: Path) -> xlsxwriter.Workbook:

@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
-import queue
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +23,7 @@ from typing import Any
 
 from kafka.consumer.fetcher import ConsumerRecord
 
+from fraudstream.batching import BackgroundWriter
 from fraudstream.kafka_source import KafkaSettings, PartitionExtent, PartitionScan, TopicReader
 from fraudstream.mongo_store import MongoStore
 from fraudstream.schema import InvalidRecord, check_lateness, parse_transaction_json
@@ -387,46 +386,3 @@ def dead_letter(record: ConsumerRecord, position: dict[str, Any], error: str) ->
 def _reason_kind(error: str) -> str:
     """A short, groupable form of a rejection reason (for metadata tables)."""
     return error.split(":")[0].split(",")[0][:80]
-
-
-class BackgroundWriter:
-    """Runs writes on one thread while the caller keeps reading (bounded queue: bounded memory).
-
-    The first write error stops the writer and is re-raised in the caller at its next submit or at
-    exit; batches after a failed one are never written.
-    """
-
-    def __init__(self, write: Callable[[Any], None], depth: int = 2) -> None:
-        self._write = write
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="mongo-writer", daemon=True)
-
-    def __enter__(self) -> BackgroundWriter:
-        self._thread.start()
-        return self
-
-    def submit(self, item: Any) -> None:
-        self._raise_if_failed()
-        self._queue.put(item)
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self._queue.put(_STOP)
-        self._thread.join()
-        if exc_type is None:
-            self._raise_if_failed()
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not _STOP:
-            if self._error is None:
-                try:
-                    self._write(item)
-                except BaseException as error:  # re-raised in the caller's thread
-                    self._error = error
-
-    def _raise_if_failed(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-
-_STOP = object()

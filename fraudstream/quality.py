@@ -144,8 +144,7 @@ def labelled_scores(
         probabilities = {
             doc["_id"]: doc["probability"]
             for doc in store.collection(MODEL_PREDICTIONS).find(
-                {"_id": {"$in": [f"{r['_id']}/{m}" for r in labelled for m in MODEL_NAMES]}},
-                {"probability": 1},
+                {"_id": {"$in": [r["_id"] for r in labelled]}}, {"probability": 1}
             )
         }
         for r in labelled:

@@ -60,11 +60,11 @@ def test_a_day_is_exported_with_its_summary_and_a_rerun_replaces_it(
                     {"_id": tid, **result, "tx_datetime": when, "customer_id": "c",
                      "terminal_id": "t"}
                 )  # fmt: skip
-            for model in ("random_forest", "gradient_boosting", "logistic_regression"):
-                store.collection("model_predictions").insert_one(
-                    {"_id": f"{tid}/{model}", "transaction_id": tid, "model": model,
-                     "model_version": 3, "probability": 0.5, "vote": True, "partition_key": key}
-                )  # fmt: skip
+            models = ("random_forest", "gradient_boosting", "logistic_regression")
+            store.collection("model_predictions").insert_one(
+                {"_id": tid, "model_version": 3, "partition_key": key,
+                 "probability": dict.fromkeys(models, 0.5), "vote": dict.fromkeys(models, True)}
+            )  # fmt: skip
 
     add(DAY, 200, "in")
     add(DAY + timedelta(days=1), 5, "next")  # another day's rows stay out
@@ -72,11 +72,14 @@ def test_a_day_is_exported_with_its_summary_and_a_rerun_replaces_it(
     for _ in range(2):
         export = export_day(store, directory, DAY, DAY + timedelta(days=1))
     counts = {name: f.rows for name, f in export.files.items()}
-    assert counts == {"transactions": 200, "model_predictions": 600, "ensemble_results": 200,
+    assert counts == {"transactions": 200, "model_predictions": 200, "ensemble_results": 200,
                       "flagged_transactions": 20}  # fmt: skip
     transactions = sheet_rows(directory / "transactions.xlsx")["transactions"]
     assert len(transactions) == 201 and transactions[1][0] == "in0"
     assert transactions[1][1] == DAY.replace(tzinfo=None)  # UTC wall time
+    predictions = sheet_rows(directory / "model_predictions.xlsx")["model_predictions"]
+    assert predictions[0][3:5] == ("random_forest probability", "gradient_boosting probability")
+    assert predictions[1][3] == 0.5 and predictions[1][6] is True
     summary = dict(sheet_rows(export.summary)["summary"][1:])
     assert summary["model versions"] == "v3" and summary["flagged_transactions rows"] == 20
     assert summary["exported_at (UTC)"] is not None

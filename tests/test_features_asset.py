@@ -127,7 +127,7 @@ def test_a_day_of_history_trains_a_first_promoted_model_version(
         {"partition_key": "2026-11-10-12:00"}
     )
     assert store.collection("ensemble_results").count_documents({}) == in_window > 0
-    assert store.collection("model_predictions").count_documents({}) == 3 * in_window
+    assert store.collection("model_predictions").count_documents({}) == in_window
     flagged = store.collection("flagged_transactions").count_documents({})
     assert flagged == store.collection("ensemble_results").count_documents({"flagged": True})
     result = store.collection("ensemble_results").find_one()

@@ -106,7 +106,7 @@ def test_from_kafka_and_a_label_file_to_checked_predictions_and_an_export(
         )  # fmt: skip
     day_count = int((simulated["tx_datetime"] >= SCORED_DAY.start).sum())
     assert scored_counts[0] == scored_counts[1]
-    assert scored_counts[0][:2] == [3 * day_count, day_count]
+    assert scored_counts[0][:2] == [day_count, day_count]
     checks = checks_of(scored)
     assert checks["flag_rate"].passed, checks["flag_rate"].description
     assert checks["ensemble_agreement"].metadata["scored"].value == day_count
@@ -122,4 +122,4 @@ def test_from_kafka_and_a_label_file_to_checked_predictions_and_an_export(
         "transactions.xlsx", "model_predictions.xlsx", "ensemble_results.xlsx",
         "flagged_transactions.xlsx", "summary.xlsx",
     }  # fmt: skip
-    assert metadata["rows"].value == 5 * day_count + scored_counts[0][2]
+    assert metadata["rows"].value == 3 * day_count + scored_counts[0][2]
