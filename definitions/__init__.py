@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from definitions.automation import automation_sensor
 from definitions.checks import quality_checks
 from definitions.export import excel_export
 from definitions.features import transaction_features
@@ -16,6 +17,9 @@ from definitions.resources import (
     QualityResource,
     spark_resource,
 )
+from definitions.schedules import hourly_training_job, hourly_training_schedule
+from sensors.kafka_lag import kafka_lag_sensor
+from sensors.label_api import label_api_sensor
 
 defs = dg.Definitions(
     assets=[
@@ -27,7 +31,9 @@ defs = dg.Definitions(
         excel_export,
     ],
     asset_checks=quality_checks,
-    jobs=[full_retrain_job],
+    jobs=[full_retrain_job, hourly_training_job],
+    schedules=[hourly_training_schedule],
+    sensors=[kafka_lag_sensor, label_api_sensor, automation_sensor],
     resources={
         "kafka": KafkaResource(),
         "mongo": MongoResource(),

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from definitions.automation import export_refresh
 from definitions.ingestion import transactions
 from definitions.predictions import ensemble_predictions
 from definitions.resources import MongoResource
@@ -15,6 +16,7 @@ from partitions import daily_partitions
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[transactions, ensemble_predictions],
     group_name="export",
+    automation_condition=export_refresh,
     kinds={"excel", "mongodb"},
 )
 def excel_export(context: dg.AssetExecutionContext, mongo: MongoResource) -> dg.MaterializeResult:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
+from definitions.automation import every_window
 from definitions.ingestion import transactions
 from definitions.resources import MongoResource
 from fraudstream.feature_history import load_history, write_features
@@ -21,6 +22,7 @@ from spark_jobs.features import transaction_features as compute_features
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[transactions],
     group_name="features",
+    automation_condition=every_window,
     kinds={"spark", "mongodb"},
 )
 def transaction_features(

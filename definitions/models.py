@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from definitions.automation import hourly_training
 from definitions.features import transaction_features
 from definitions.labels import labels
 from definitions.resources import MongoResource
@@ -25,6 +26,7 @@ class TrainingConfig(dg.Config):
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[transaction_features, labels],
     group_name="ml",
+    automation_condition=hourly_training,
     kinds={"scikit-learn", "mongodb"},
 )
 def fraud_models(

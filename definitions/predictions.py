@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from definitions.automation import scoring
 from definitions.features import transaction_features
 from definitions.models import fraud_models
 from definitions.resources import MongoResource
@@ -31,6 +32,7 @@ class PredictionConfig(dg.Config):
         ),
     ],
     group_name="ml",
+    automation_condition=scoring,
     kinds={"scikit-learn", "mongodb"},
 )
 def ensemble_predictions(

@@ -147,6 +147,11 @@ def export_dir() -> Path:
     return Path(configured) if configured else state_dir() / "exports"
 
 
+def export_cron() -> str:
+    """How often the day's Excel export may refresh (FRAUDSTREAM_EXPORT_CRON, default hourly)."""
+    return env("EXPORT_CRON", "0 * * * *")
+
+
 def kafka_topic() -> str:
     return env("KAFKA_TOPIC", "transactions")
 

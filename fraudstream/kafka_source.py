@@ -223,6 +223,20 @@ class TopicReader:
         """The group's committed next-offset per partition (None where nothing was committed)."""
         return {tp.partition: self._consumer.committed(tp) for tp in self._partitions}
 
+    def first_unconsumed_ms(
+        self, committed: dict[int, int | None], extents: dict[int, PartitionExtent]
+    ) -> dict[int, int]:
+        """Timestamp of the first record not consumed by the group, per partition with lag
+        (one single-record fetch each, bounded by a one-second timeout)."""
+        offsets = {
+            tp: next_offset
+            for tp in self._partitions
+            if (next_offset := max(committed.get(tp.partition) or 0, extents[tp.partition].start))
+            < extents[tp.partition].end
+        }
+        found = self._records_at(offsets, limit=1, timeout=1.0)
+        return {tp.partition: records[0].timestamp for tp, records in found.items()}
+
     def scan_starts(self, start_ms: int, extents: dict[int, PartitionExtent]) -> dict[int, int]:
         """Where a scan of a range beginning at ``start_ms`` starts, per partition."""
         return self._locate(extents, start_ms - self.max_disorder_ms)

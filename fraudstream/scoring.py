@@ -63,6 +63,10 @@ def score_range(
     bounded by the batch, not the window)."""
     report = ScoringReport()
     for window in time_range.windows():
+        key = partition_key(window.start)
+        if not store.collection(TRANSACTION_FEATURES).find_one({"partition_key": key}, {"_id": 1}):
+            _clear(store, key)  # an empty window needs no model
+            continue
         choice = registry.for_scoring(window.start)
         if choice is None:
             raise NoModelVersion(
@@ -72,12 +76,9 @@ def score_range(
         models = registry.load(choice.version)
         version = choice.version.version
         report.reasons.add(f"v{version}: {choice.reason}")
-        key = partition_key(window.start)
         # Replace the window: its old documents go first, so a transaction no longer in it (or
         # no longer flagged) leaves no trace; a crash in between is repaired by the re-run.
-        if store.collection(ENSEMBLE_RESULTS).find_one({"partition_key": key}, {"_id": 1}):
-            for name in (MODEL_PREDICTIONS, ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS):
-                store.collection(name).delete_many({"partition_key": key})
+        _clear(store, key)
         rows = store.collection(TRANSACTION_FEATURES).find(
             {"partition_key": key},
             {"_id": 1, **dict.fromkeys(models.feature_columns, 1)},
@@ -99,6 +100,13 @@ def score_range(
             report.unanimous += round(decision.agreement_rate * len(ids))
             report.versions[version] += len(ids)
     return report
+
+
+def _clear(store: MongoStore, key: str) -> None:
+    """Delete a window's scoring documents, if it has any."""
+    if store.collection(ENSEMBLE_RESULTS).find_one({"partition_key": key}, {"_id": 1}):
+        for name in (MODEL_PREDICTIONS, ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS):
+            store.collection(name).delete_many({"partition_key": key})
 
 
 def ensure_scoring_indexes(store: MongoStore) -> None:

@@ -21,10 +21,12 @@ hourly_partitions = dg.TimeWindowPartitionsDefinition(
     timezone="UTC",
 )
 
-# The export cadence: a day's partition covers its 144 10-minute windows.
+# The export cadence: a day's partition covers its 144 10-minute windows. The current day exists
+# (end_offset=1) so its workbooks can be refreshed while it fills.
 daily_partitions = dg.TimeWindowPartitionsDefinition(
     start=partition_start(),
     cron_schedule="0 0 * * *",
     fmt="%Y-%m-%d",
     timezone="UTC",
+    end_offset=1,
 )

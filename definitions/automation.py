@@ -1,0 +1,50 @@
+"""Declarative automation: what makes each downstream asset materialize by itself.
+
+`AutomationCondition.eager()` only looks at the latest time window; without that part it acts on
+every partition whose upstream changed — backfilled and late windows too. The automation sensor
+emits backfills, so catch-up work over many windows runs as ranges (single-run backfill policy).
+"""
+
+import dagster as dg
+
+from fraudstream import config
+
+# Every partition whose upstream was updated, once no upstream partition is missing or running.
+every_window = dg.AutomationCondition.eager().without(
+    dg.AutomationCondition.in_latest_time_window()
+)
+
+# Training waits for all six 10-minute windows of its hour (the mapping of its feature dep) and
+# does not retrain every past hour when labels arrive: late labels go into the next update.
+hourly_training = every_window.ignore(dg.AssetSelection.assets("labels"))
+
+# A window whose scoring failed for want of a model (before the first version) is retried every
+# 10 minutes, with the oldest version once one exists.
+missing_retried = (
+    dg.AutomationCondition.missing()
+    & dg.AutomationCondition.cron_tick_passed("*/10 * * * *").since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+)
+scoring = every_window | missing_retried
+
+# The day's workbooks are refreshed at most once per export tick (hourly by default) while the
+# day's windows change, and once more after the day's last window.
+export_refresh = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & dg.AutomationCondition.cron_tick_passed(config.export_cron()).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+)
+
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation_sensor",
+    target=dg.AssetSelection.all(include_sources=False),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    emit_backfills=True,
+    minimum_interval_seconds=30,
+    description="Evaluates the assets' automation conditions every 30 s and launches what they "
+    "ask for as backfills (ranges of windows run as one run). Off: nothing downstream of ingestion "
+    "runs by itself; on again: catches up every partition whose upstream changed meanwhile.",
+)

@@ -1,0 +1,118 @@
+"""Kafka lag and the ingestion plan the lag sensor acts on (pure functions).
+
+Per topic partition: the true end, the group's committed offset, the lag, the newest record time.
+The event-time **watermark** is the oldest of the partitions' newest record times minus the
+allowed lateness ``L``: timestamps within a partition are ordered up to ``L`` (the contract), so
+every record stamped before it has arrived. A 10-minute window is *closed* once its end is at or
+before the watermark; a window still receiving late data waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from fraudstream.kafka_source import PartitionExtent
+from fraudstream.windows import WINDOW, from_millis, window_start
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """One topic partition, as the lag sensor sees it."""
+
+    partition: int
+    end: int
+    committed: int | None
+    newest: datetime | None
+    first_unconsumed: datetime | None  # time of the record at the committed offset
+
+    @property
+    def lag(self) -> int:
+        return max(self.end - (self.committed or 0), 0)
+
+
+@dataclass(frozen=True)
+class TopicLag:
+    partitions: list[PartitionLag]
+    allowed_lateness: timedelta
+
+    @property
+    def total(self) -> int:
+        return sum(p.lag for p in self.partitions)
+
+    @property
+    def watermark(self) -> datetime | None:
+        newest = [p.newest for p in self.partitions if p.newest is not None]
+        return min(newest) - self.allowed_lateness if newest else None
+
+    @property
+    def oldest_unconsumed(self) -> datetime | None:
+        times = [p.first_unconsumed for p in self.partitions if p.lag and p.first_unconsumed]
+        return min(times) if times else None
+
+
+def topic_lag(
+    extents: dict[int, PartitionExtent],
+    committed: dict[int, int | None],
+    first_unconsumed_ms: dict[int, int],
+    allowed_lateness: timedelta,
+) -> TopicLag:
+    partitions = [
+        PartitionLag(
+            partition=p,
+            end=extent.end,
+            committed=committed.get(p),
+            newest=from_millis(extent.last_timestamp_ms) if extent.last_timestamp_ms else None,
+            first_unconsumed=from_millis(first_unconsumed_ms[p])
+            if p in first_unconsumed_ms
+            else None,
+        )
+        for p, extent in sorted(extents.items())
+    ]
+    return TopicLag(partitions, allowed_lateness)
+
+
+@dataclass(frozen=True)
+class WindowRange:
+    """Consecutive windows ``[start, end)`` to ingest in one run."""
+
+    start: datetime
+    end: datetime
+
+    @property
+    def windows(self) -> int:
+        return int((self.end - self.start) / WINDOW)
+
+
+def windows_to_ingest(
+    lag: TopicLag,
+    requested_until: datetime | None,
+    materialized: Iterable[datetime],
+    first_window: datetime,
+    max_windows: int = 144,
+) -> list[WindowRange]:
+    """Closed windows that may hold unconsumed records, were never requested and are not
+    materialized, as ranges of at most ``max_windows`` consecutive windows."""
+    watermark, oldest = lag.watermark, lag.oldest_unconsumed
+    if watermark is None or oldest is None:
+        return []
+    # A record may sit up to L after its event time's window: start that much earlier.
+    start = max(window_start(oldest - lag.allowed_lateness), first_window)
+    if requested_until is not None:
+        start = max(start, requested_until)
+    closed_until = window_start(watermark)
+    done = set(materialized)
+    ranges: list[WindowRange] = []
+    extending = False
+    window = start
+    while window < closed_until:
+        if window in done:
+            extending = False
+        elif extending and ranges[-1].windows < max_windows:
+            ranges[-1] = WindowRange(ranges[-1].start, window + WINDOW)
+        else:
+            ranges.append(WindowRange(window, window + WINDOW))
+            extending = True
+        window += WINDOW
+    return ranges

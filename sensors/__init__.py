@@ -1,0 +1,1 @@
+"""Sensors that request work: Kafka lag, landing files, the REST label source."""

@@ -1,0 +1,57 @@
+"""The lag sensor's plan as plain functions: watermark, closed windows, ranges, no repeats."""
+
+from datetime import UTC, datetime, timedelta
+
+from fraudstream.kafka_source import PartitionExtent
+from fraudstream.lag import TopicLag, WindowRange, topic_lag, windows_to_ingest
+from fraudstream.windows import to_millis
+
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+L = timedelta(minutes=5)
+MINUTE = timedelta(minutes=1)
+
+
+def lag_at(newest: list[datetime], first: datetime, committed: int | None = 0) -> TopicLag:
+    extents = {
+        p: PartitionExtent(p, 0, 100, to_millis(t)) for p, t in enumerate(newest)
+    }  # fmt: skip
+    return topic_lag(
+        extents,
+        dict.fromkeys(extents, committed),
+        {p: to_millis(first) for p in extents},
+        L,
+    )
+
+
+def test_the_watermark_is_the_slowest_partition_minus_the_lateness() -> None:
+    lag = lag_at([T0 + 40 * MINUTE, T0 + 33 * MINUTE], T0)
+    assert lag.watermark == T0 + 28 * MINUTE
+    assert lag.total == 200 and lag.oldest_unconsumed == T0
+
+
+def test_closed_windows_become_one_range_and_open_ones_wait() -> None:
+    lag = lag_at([T0 + 40 * MINUTE, T0 + 36 * MINUTE], T0 + 2 * MINUTE)
+    # watermark 08:31: windows 08:00, 08:10, 08:20 are closed; 08:30 still takes late data.
+    # The scan starts one lateness earlier: 07:50 may hold records of 08:00's stream.
+    assert windows_to_ingest(lag, None, [], T0 - timedelta(days=1)) == [
+        WindowRange(T0 - 10 * MINUTE, T0 + 30 * MINUTE)
+    ]
+
+
+def test_requested_and_materialized_windows_are_never_requested_again() -> None:
+    lag = lag_at([T0 + 2 * timedelta(hours=1)] * 2, T0)
+    plan = windows_to_ingest(
+        lag, requested_until=T0 + 10 * MINUTE, materialized=[T0 + 30 * MINUTE],
+        first_window=T0, max_windows=3,
+    )  # fmt: skip
+    assert plan == [
+        WindowRange(T0 + 10 * MINUTE, T0 + 30 * MINUTE),
+        WindowRange(T0 + 40 * MINUTE, T0 + 70 * MINUTE),  # split at 3 windows a run
+        WindowRange(T0 + 70 * MINUTE, T0 + 100 * MINUTE),
+        WindowRange(T0 + 100 * MINUTE, T0 + 110 * MINUTE),
+    ]
+
+
+def test_nothing_unconsumed_means_nothing_to_do() -> None:
+    lag = lag_at([T0 + 40 * MINUTE] * 2, T0, committed=100)
+    assert lag.total == 0 and windows_to_ingest(lag, None, [], T0) == []

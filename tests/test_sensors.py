@@ -1,0 +1,122 @@
+"""Sensors and the schedule evaluated against real services with `build_sensor_context`."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from definitions import defs
+from definitions.models import fraud_models
+from definitions.resources import KafkaResource, LabelApiResource, MongoResource
+from definitions.schedules import hourly_training_schedule
+from fraudstream.config import StackRecord
+from fraudstream.simulator.label_feed import append_labels
+from sensors.kafka_lag import kafka_lag_sensor
+from sensors.label_api import label_api_sensor
+from tests.producing import RecordProducer, tx
+
+START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+
+
+def kafka(stack: StackRecord, topic: str) -> KafkaResource:
+    return KafkaResource(
+        bootstrap_servers=stack.kafka_bootstrap, topic=topic, group_id=f"g-{topic}"
+    )
+
+
+def test_the_lag_sensor_requests_closed_windows_as_one_range_and_never_twice(
+    stack: StackRecord, topic: str, database: str, producer: RecordProducer
+) -> None:
+    # 08:00-08:59 on three partitions: the slowest ends 08:58:30, the watermark is 5 min
+    # earlier; 08:00-08:40 are closed and 08:50 still waits for late data.
+    for i in range(120):
+        producer.send_tx(tx(f"t{i:03d}", START + timedelta(seconds=30 * i)), partition=i % 3)
+    producer.flush()
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"kafka": kafka(stack, topic)}
+    context = dg.build_sensor_context(instance=instance, resources=resources)
+    result = kafka_lag_sensor(context)
+    [request] = result.run_requests
+    assert (request.tags[RANGE[0]], request.tags[RANGE[1]]) == (
+        "2026-11-23-07:50",  # one lateness before the oldest record: its stream may start there
+        "2026-11-23-08:40",
+    )
+    [observation] = result.asset_events
+    assert observation.metadata["kafka_lag"].value == 120
+    assert observation.metadata["watermark"].value == "2026-11-23T08:53:30+00:00"
+
+    again = kafka_lag_sensor(
+        dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor)
+    )
+    assert not again.run_requests
+    assert "no window is closed and unrequested" in again.skip_reason.skip_message
+
+    # The requested range runs as one run; with the offsets committed the lag is gone.
+    run = dg.materialize(
+        [defs.get_assets_def("transactions")],
+        instance=instance,
+        resources={**resources, "mongo": MongoResource(uri=stack.mongo_uri, database=database)},
+        tags=request.tags,
+    )
+    assert run.success
+    producer.send_tx(tx("late", START + timedelta(minutes=58)), partition=0)  # no new window
+    producer.flush()
+    after = kafka_lag_sensor(
+        dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor)
+    )
+    assert not after.run_requests
+
+
+def test_the_label_api_sensor_moves_its_cursor_only_when_the_api_answers(
+    api: str, tmp_path: Path
+) -> None:
+    append_labels(tmp_path, [("a", 1, datetime.now(UTC) - timedelta(minutes=3))])
+    resources = {"label_api": LabelApiResource(url=api, token="s3cret")}
+    result = label_api_sensor(dg.build_sensor_context(resources=resources))
+    [request] = result.run_requests
+    assert request.run_config["ops"]["labels"]["config"] == {
+        "read_files": False,
+        "api_cursor": None,
+    }
+    assert result.cursor
+
+    quiet = label_api_sensor(dg.build_sensor_context(resources=resources, cursor=result.cursor))
+    assert not quiet.run_requests and "no new labels" in quiet.skip_reason.skip_message
+
+    down = {"label_api": LabelApiResource(url="http://127.0.0.1:9", retries=0, timeout_seconds=0.2)}
+    failed = label_api_sensor(dg.build_sensor_context(resources=down, cursor=result.cursor))
+    assert "unreachable" in failed.skip_reason.skip_message and failed.cursor == result.cursor
+
+    refused = {"label_api": LabelApiResource(url=api, token="wrong")}
+    denied = label_api_sensor(dg.build_sensor_context(resources=refused, cursor=result.cursor))
+    assert "FRAUDSTREAM_LABEL_API_TOKEN" in denied.skip_reason.skip_message
+
+
+def test_the_hourly_schedule_trains_the_closed_hour_unless_automation_did() -> None:
+    with dg.instance_for_test() as instance:
+        check_the_schedule(instance)
+
+
+def check_the_schedule(instance: dg.DagsterInstance) -> None:
+    when = datetime(2026, 11, 23, 10, 15, tzinfo=UTC)
+    request = hourly_training_schedule(
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+    )
+    assert request.partition_key == "2026-11-23-09:00"
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key=fraud_models.key, partition="2026-11-23-09:00")
+    )
+    skipped = hourly_training_schedule(
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+    )
+    assert "already trained" in skipped.skip_message
+
+
+def test_every_sensor_and_the_schedule_run_by_default() -> None:
+    repository = defs.get_repository_def()
+    for sensor in repository.sensor_defs:
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, sensor.name
+        assert sensor.description, sensor.name
+    [schedule] = repository.schedule_defs
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
