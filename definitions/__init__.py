@@ -20,6 +20,7 @@ from definitions.resources import (
 from definitions.schedules import hourly_training_job, hourly_training_schedule
 from sensors.kafka_lag import kafka_lag_sensor
 from sensors.label_api import label_api_sensor
+from sensors.landing_files import landing_files_sensor
 
 defs = dg.Definitions(
     assets=[
@@ -33,7 +34,7 @@ defs = dg.Definitions(
     asset_checks=quality_checks,
     jobs=[full_retrain_job, hourly_training_job],
     schedules=[hourly_training_schedule],
-    sensors=[kafka_lag_sensor, label_api_sensor, automation_sensor],
+    sensors=[kafka_lag_sensor, landing_files_sensor, label_api_sensor, automation_sensor],
     resources={
         "kafka": KafkaResource(),
         "mongo": MongoResource(),

@@ -1,13 +1,23 @@
 """Ingestion assets: Kafka → MongoDB, one 10-minute window per partition."""
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from definitions.resources import KafkaResource, MongoResource
+from fraudstream.batch_files import load_batch_files
 from fraudstream.ingest import IngestReport, ingest_range
+from fraudstream.landing import describe
 from fraudstream.windows import TimeRange
 from partitions import ten_minute_partitions
+
+
+class TransactionsConfig(dg.Config):
+    """Batch files whose rows join the Kafka records of the run's windows (the file sensor says
+    which; paths under landing/transactions)."""
+
+    batch_files: list[str] = []
 
 
 @dg.asset(
@@ -17,11 +27,15 @@ from partitions import ten_minute_partitions
     kinds={"kafka", "mongodb"},
 )
 def transactions(
-    context: dg.AssetExecutionContext, kafka: KafkaResource, mongo: MongoResource
+    context: dg.AssetExecutionContext,
+    config: TransactionsConfig,
+    kafka: KafkaResource,
+    mongo: MongoResource,
 ) -> dg.MaterializeResult:
     """Card transactions of each 10-minute window, by `tx_datetime`, read from every partition of
     the Kafka topic, validated and upserted into MongoDB `transactions`; invalid records go to
-    `dead_letters`. Re-running a window yields the same documents. A range of windows is one run."""
+    `dead_letters`. Batch files from `landing/transactions/` named in the config add their rows of
+    these windows. Re-running a window yields the same documents. A range of windows is one run."""
     window = context.partition_time_window
     time_range = TimeRange(window.start, window.end)
     context.log.info(f"ingesting {time_range} ({len(context.partition_keys)} window(s))")
@@ -36,12 +50,21 @@ def transactions(
             workers=kafka.workers(),
             on_batch_written=lambda written: context.log.debug(f"{written} transactions written"),
         )
+        files = [describe(Path(p)) for p in config.batch_files if Path(p).is_file()]
+        batch = load_batch_files(store, files, time_range, context.run.run_id)
     if report.dead_letters:
         context.log.warning(
             f"{report.dead_letters} invalid record(s) sent to dead_letters: "
             + "; ".join(f"{n} x {kind}" for kind, n in report.dead_letter_reasons.most_common(5))
         )
-    return dg.MaterializeResult(metadata=ingest_metadata(report))
+    metadata = ingest_metadata(report)
+    if config.batch_files:
+        metadata |= {
+            "batch_files": ", ".join(batch.files) or "none found",
+            "batch_transactions": batch.transactions,
+            "batch_dead_letters": batch.dead_letters,
+        }
+    return dg.MaterializeResult(metadata=metadata)
 
 
 def ingest_metadata(report: IngestReport) -> dict[str, Any]:

@@ -174,6 +174,11 @@ def record_processed(
     _remember(store, file, kind, run_id, "processed", counts)
 
 
+def record_requested(store: MongoStore, file: LandingFile, kind: str, windows: list[str]) -> None:
+    """Remember that runs were requested for the file's content (its windows load it)."""
+    _remember(store, file, kind, "sensor", "requested", {"windows": len(windows)})
+
+
 def quarantine(store: MongoStore, file: LandingFile, kind: str, run_id: str, reason: str) -> Path:
     """Move an unreadable file aside with its reason, and remember its content as quarantined
     (dropping the same bytes again does not retry them; a corrected file has a new hash)."""

@@ -4,16 +4,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from definitions import defs
 from definitions.models import fraud_models
 from definitions.resources import KafkaResource, LabelApiResource, MongoResource
 from definitions.schedules import hourly_training_schedule
 from fraudstream.config import StackRecord
+from fraudstream.kafka_admin import ensure_topic
+from fraudstream.mongo_store import MongoStore
 from fraudstream.simulator.label_feed import append_labels
 from sensors.kafka_lag import kafka_lag_sensor
 from sensors.label_api import label_api_sensor
+from sensors.landing_files import landing_files_sensor
 from tests.producing import RecordProducer, tx
+from tests.test_labels import settled
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
@@ -120,3 +125,70 @@ def test_every_sensor_and_the_schedule_run_by_default() -> None:
         assert sensor.description, sensor.name
     [schedule] = repository.schedule_defs
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+
+def empty_topic(stack: StackRecord, name: str) -> str:
+    ensure_topic(stack.kafka_bootstrap, f"empty-{name}", 1)
+    return f"empty-{name}"
+
+
+def test_the_file_sensor_requests_each_settled_file_once_and_quarantines_corrupt_ones(
+    stack: StackRecord, database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = tmp_path / "landing"
+    (landing / "transactions").mkdir(parents=True)
+    (landing / "labels").mkdir()
+    monkeypatch.setenv("FRAUDSTREAM_LANDING_DIR", str(landing))
+    resources = {"mongo": MongoResource(uri=stack.mongo_uri, database=database)}
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        return landing_files_sensor(dg.build_sensor_context(resources=resources, cursor=cursor))
+
+    batch = landing / "transactions" / "late.csv"
+    batch.write_text(
+        "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT\n"
+        "b1,2026-11-23 08:01:00,c1,t1,10.0\n"
+        "b2,2026-11-23 08:15:00,c2,t2,20.0\n"
+        "b3,2026-11-23 09:05:00,c3,t3,30.0\n"
+    )
+    (landing / "labels" / "labels.csv").write_text("transaction_id,tx_fraud\nb1,1\n")
+    first = tick(None)
+    assert not first.run_requests and "still being written" in first.skip_reason.skip_message
+
+    for path in (batch, landing / "labels" / "labels.csv"):
+        settled(path)
+    second = tick(first.cursor)
+    windows = sorted(
+        (r.tags[RANGE[0]], r.tags[RANGE[1]]) for r in second.run_requests if RANGE[0] in r.tags
+    )
+    assert windows == [
+        ("2026-11-23-08:00", "2026-11-23-08:10"),  # consecutive windows: one run
+        ("2026-11-23-09:00", "2026-11-23-09:00"),
+    ]
+    [labels_run] = [r for r in second.run_requests if RANGE[0] not in r.tags]
+    assert labels_run.run_config["ops"]["labels"]["config"]["files"] == [
+        str(landing / "labels" / "labels.csv")
+    ]
+
+    # The same bytes under a new name are not requested again; a corrupt file is quarantined.
+    (landing / "transactions" / "copy.csv").write_bytes(batch.read_bytes())
+    (landing / "transactions" / "broken.csv").write_bytes(b"\xff\xfe garbage")
+    for name in ("copy.csv", "broken.csv"):
+        settled(landing / "transactions" / name)
+    third = tick(second.cursor)
+    assert not third.run_requests and "quarantined broken.csv" in third.skip_reason.skip_message
+    assert (landing / "quarantine" / "transactions" / "broken.csv.reason.txt").exists()
+
+    # The batch run loads the file's rows of its windows beside the topic's.
+    [morning] = [r for r in second.run_requests if r.tags.get(RANGE[0]) == "2026-11-23-08:00"]
+    run = dg.materialize(
+        [defs.get_assets_def("transactions")],
+        resources={**resources, "kafka": kafka(stack, empty_topic(stack, database))},
+        run_config=morning.run_config,
+        tags=morning.tags,
+        raise_on_error=False,
+    )
+    assert run.success
+    stored = MongoStore.connect(stack.mongo_uri, database)
+    assert {d["_id"] for d in stored.collection("transactions").find()} == {"b1", "b2"}
+    stored.close()
