@@ -133,7 +133,7 @@ def run(
     }
     version = store.collection("models").find_one(sort=[("_id", -1)])
     store.close()
-    features = features.rename(columns={"_id": "transaction_id"})
+    features = features.drop(columns="transaction_id").rename(columns={"_id": "transaction_id"})
     features["tx_datetime"] = pd.to_datetime(features["tx_datetime"], utc=True)
     truth = frame.set_index("transaction_id")["tx_fraud"]
     features["tx_fraud"] = features["transaction_id"].map(truth).astype(int)

@@ -18,16 +18,20 @@ every_window = dg.AutomationCondition.eager().without(
 # does not retrain every past hour when labels arrive: late labels go into the next update.
 hourly_training = every_window.ignore(dg.AssetSelection.assets("labels"))
 
-# A window whose scoring failed for want of a model (before the first version) is retried every
-# 10 minutes, with the oldest version once one exists.
+# A window is scored as soon as its features exist, by the newest version trained before it
+# (the registry's choice): waiting for the previous hour's model would delay every window by up
+# to an hour, and an hour without data would never get one. A new model does not re-score past
+# windows. A window that failed for want of any model (before the first version) is retried
+# every 10 minutes.
+models = dg.AssetSelection.assets("fraud_models")
 missing_retried = (
     dg.AutomationCondition.missing()
     & dg.AutomationCondition.cron_tick_passed("*/10 * * * *").since_last_handled()
-    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_missing().ignore(models)
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 )
-scoring = every_window | missing_retried
+scoring = every_window.ignore(models) | missing_retried
 
 # The day's workbooks are refreshed at most once per export tick (hourly by default) while the
 # day's windows change, and once more after the day's last window.

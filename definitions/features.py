@@ -16,6 +16,8 @@ from partitions import ten_minute_partitions
 from spark_jobs.features import DELAY_DAYS, WINDOW_DAYS, lookback_days
 from spark_jobs.features import transaction_features as compute_features
 
+CHUNK = timedelta(days=1)
+
 
 @dg.asset(
     partitions_def=ten_minute_partitions,
@@ -33,30 +35,33 @@ def transaction_features(
     days before a 7-day feedback delay), computed on Spark over the window plus its customers' and
     terminals' history, stored in MongoDB `transaction_features`."""
     window = context.partition_time_window
-    time_range = TimeRange(window.start, window.end)
     started = time.monotonic()
+    written = history_rows = frauds_known = 0
     with mongo.store() as store:
         store.ensure_indexes()
-        history = load_history(
-            store,
-            time_range,
-            customer_days=max(WINDOW_DAYS),
-            terminal_days=lookback_days(),
-            delay=timedelta(days=DELAY_DAYS),
-        )
-        written = 0
-        if not history.empty:
-            spark = pyspark.spark_session
+        # A backfill is computed a day at a time: memory stays bounded by a day's history.
+        for chunk in TimeRange(window.start, window.end).chunks(CHUNK):
+            history = load_history(
+                store,
+                chunk,
+                customer_days=max(WINDOW_DAYS),
+                terminal_days=lookback_days(),
+                delay=timedelta(days=DELAY_DAYS),
+            )
+            if history.empty:
+                continue
             features = compute_features(
-                spark.createDataFrame(history), time_range.start, time_range.end
+                pyspark.spark_session.createDataFrame(history), chunk.start, chunk.end
             ).toPandas()
-            written = write_features(store, features, datetime.now(UTC))
-    context.log.info(f"features of {written} transactions from {len(history)} history rows")
+            written += write_features(store, features, datetime.now(UTC))
+            history_rows += len(history)
+            frauds_known += int(history["fraud_known"].sum())
+    context.log.info(f"features of {written} transactions from {history_rows} history rows")
     return dg.MaterializeResult(
         metadata={
             "transactions": written,
-            "history_rows": len(history),
-            "frauds_known_in_history": int(history["fraud_known"].sum()) if written else 0,
+            "history_rows": history_rows,
+            "frauds_known_in_history": frauds_known,
             "duration_s": round(time.monotonic() - started, 3),
         }
     )

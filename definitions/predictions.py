@@ -25,10 +25,11 @@ class PredictionConfig(dg.Config):
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[
         transaction_features,
-        # A window is scored by a model trained before it: the previous hour's version.
+        # A window is scored by a model trained before it, at the latest the previous hour's
+        # version. Offsets count downstream (10-minute) windows: -6 is the hour before.
         dg.AssetDep(
             fraud_models,
-            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1),
+            partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-6, end_offset=-6),
         ),
     ],
     group_name="ml",

@@ -131,5 +131,6 @@ def spark_resource() -> PySparkResource:
             "spark.sql.shuffle.partitions": "4",
             "spark.sql.execution.arrow.pyspark.enabled": "true",
             "spark.ui.showConsoleProgress": "false",
+            "spark.driver.memory": config.spark_driver_memory(),
         }
     )

@@ -51,16 +51,13 @@ def _state_dir(args: argparse.Namespace) -> Path:
 def cmd_up(args: argparse.Namespace) -> int:
     stack = EmbeddedStack(_state_dir(args))
     started = time.monotonic()
-    record = stack.up()
+    record = stack.up(dagster=not args.no_dagster)
     print(f"fraudstream stack is up in {stack.state_dir} ({time.monotonic() - started:.1f}s)")
     print(f"  kafka      {record.kafka_bootstrap}  (topic {config.kafka_topic()})")
     print(f"  mongodb    {record.mongo_uri}")
     print(f"  label API  {record.label_api_url}")
-    if not args.no_dagster:
-        print(
-            "  dagster    not started by this version: run `dagster dev -w workspace.yaml` "
-            "from the repository root (the automation issue adds it to `up`)"
-        )
+    if record.dagster_url:
+        print(f"  dagster    {record.dagster_url}  (webserver + daemon; sensors and automation on)")
     print("Use `eval $(fraudstream env)` to point other programs at it.")
     return 0
 

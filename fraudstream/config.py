@@ -75,6 +75,11 @@ def spark_master() -> str:
     return env("SPARK_MASTER", "local[*]")
 
 
+def spark_driver_memory() -> str:
+    """Heap of the Spark driver (``FRAUDSTREAM_SPARK_DRIVER_MEMORY``); local mode runs in it."""
+    return env("SPARK_DRIVER_MEMORY", "2g")
+
+
 @dataclass(frozen=True)
 class StackRecord:
     """What ``fraudstream up`` wrote about the services it runs (``<state dir>/stack.json``)."""
@@ -84,6 +89,7 @@ class StackRecord:
     label_api_url: str | None
     processes: dict[str, int]
     started_at: str
+    dagster_url: str | None = None
 
     @classmethod
     def load(cls, directory: Path) -> StackRecord | None:

@@ -37,6 +37,13 @@ class TimeRange:
     def contains(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
 
+    def chunks(self, size: timedelta) -> Iterator[TimeRange]:
+        """Consecutive sub-ranges of at most ``size`` covering this range."""
+        cursor = self.start
+        while cursor < self.end:
+            yield TimeRange(cursor, min(cursor + size, self.end))
+            cursor += size
+
     def windows(self) -> Iterator[TimeRange]:
         """The 10-minute windows that make up this range (the range must lie on the grid)."""
         if window_start(self.start) != self.start or window_start(self.end) != self.end:

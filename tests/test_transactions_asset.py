@@ -109,6 +109,15 @@ def test_the_code_location_defines_the_assets_as_designed() -> None:
         dg.AssetKey("transaction_features"),
         dg.AssetKey("fraud_models"),
     }
+    scored_by = repository.assets_defs_by_key[dg.AssetKey("ensemble_predictions")]
+    mapping = scored_by.get_partition_mapping(dg.AssetKey("fraud_models"))
+    for window in ("2026-11-23-21:00", "2026-11-23-21:50"):  # the hour before, whole
+        upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+            ten_minute_partitions.subset_with_partition_keys([window]),
+            ten_minute_partitions,
+            hourly_partitions,
+        )
+        assert upstream.partitions_subset.get_partition_keys() == ["2026-11-23-20:00"]
     export = graph.get(dg.AssetKey("excel_export"))
     assert export.partitions_def == daily_partitions and "excel" in export.kinds
     assert len(graph.asset_check_keys) == 7

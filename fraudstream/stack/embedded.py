@@ -21,6 +21,7 @@ from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
 from fraudstream.kafka_admin import DEFAULT_PARTITIONS, broker_answers, ensure_topic
 from fraudstream.stack import binaries
+from fraudstream.stack.dagster_services import start_dagster, webserver_answers
 from fraudstream.stack.processes import free_port, is_running, spawn, terminate, wait_until
 
 PREFERRED_PORTS = {"mongodb": 27017, "kafka": 9092, "label-api": 8765}
@@ -60,10 +61,14 @@ class EmbeddedStack:
         self.preferred_ports = preferred_ports
         self.logs = self.state_dir / "logs"
 
-    def up(self, *, topic_partitions: int = DEFAULT_PARTITIONS) -> StackRecord:
-        """Start what is not running, wait until healthy, create the topic; returns the record."""
+    def up(
+        self, *, topic_partitions: int = DEFAULT_PARTITIONS, dagster: bool = False
+    ) -> StackRecord:
+        """Start what is not running, wait until healthy, create the topic; returns the record.
+        With ``dagster``, also the Dagster daemon and webserver on the state dir's instance."""
         record = StackRecord.load(self.state_dir)
-        if record and all(status.healthy for status in self.status()):
+        wanted = record is not None and (record.dagster_url is not None or not dagster)
+        if record and wanted and all(status.healthy for status in self.status()):
             return record
         if record:
             self.down()  # a partial or crashed stack: restart it whole
@@ -74,6 +79,16 @@ class EmbeddedStack:
             label_api = self._start_label_api(processes)
             self._check_external(mongo_uri, kafka)
             ensure_topic(kafka, config.kafka_topic(), topic_partitions)
+            dagster_url = None
+            if dagster:
+                settings = {
+                    "FRAUDSTREAM_MONGO_URI": mongo_uri,
+                    "FRAUDSTREAM_KAFKA_BOOTSTRAP": kafka,
+                    "FRAUDSTREAM_LABEL_API_URL": label_api,
+                }
+                dagster_url = start_dagster(
+                    self.state_dir, settings, processes, self.preferred_ports
+                )
         except BaseException:
             for pid in processes.values():
                 terminate(pid)
@@ -84,6 +99,7 @@ class EmbeddedStack:
             label_api_url=label_api,
             processes=processes,
             started_at=StackRecord.now(),
+            dagster_url=dagster_url,
         )
         record.save(self.state_dir)
         return record
@@ -101,6 +117,7 @@ class EmbeddedStack:
             ("mongodb endpoint", record.mongo_uri, mongo_answers),
             ("kafka endpoint", record.kafka_bootstrap, broker_answers),
             ("label-api endpoint", record.label_api_url, label_api_answers),
+            ("dagster webserver", record.dagster_url, webserver_answers),
         ]
         for name, address, answers in checks:
             if address:

@@ -12,7 +12,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 
-def spawn(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> int:
+def spawn(
+    argv: Sequence[str],
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
     """Start a service in its own session (it outlives the CLI) and return its pid."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -23,6 +28,7 @@ def spawn(argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
     return process.pid
 

@@ -1,0 +1,101 @@
+"""The Dagster webserver and daemon of the embedded stack, on the state dir's instance.
+
+The instance lives in ``<state dir>/dagster`` (SQLite storage; ``dagster.yaml`` written here:
+queued runs, run retries, no telemetry). Both processes load the code location through the
+repository's ``workspace.yaml`` with the stack's ``FRAUDSTREAM_*`` settings in their environment.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from fraudstream.config import ServiceUnavailable
+from fraudstream.stack.processes import free_port, spawn, wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WEBSERVER_PORT = 3000
+START_TIMEOUT = 120.0
+
+INSTANCE_YAML = """\
+# Written by `fraudstream up`: the embedded stack's Dagster instance (SQLite under this folder).
+run_coordinator:
+  module: dagster.core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    max_concurrent_runs: 4
+    tag_concurrency_limits:
+      - key: "fraudstream/trigger"
+        value: "kafka_lag_sensor"
+        limit: 1
+run_retries:
+  enabled: true
+  max_retries: 0  # per run: the sensors tag their runs with dagster/max_retries
+telemetry:
+  enabled: false
+"""
+
+
+def dagster_home(state_dir: Path) -> Path:
+    home = state_dir / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    return home
+
+
+def webserver_answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/server_info", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def start_dagster(
+    state_dir: Path, env: dict[str, str], processes: dict[str, int], preferred_port: bool
+) -> str:
+    """Start the daemon and the webserver (127.0.0.1); returns the UI's URL once it answers."""
+    workspace = REPO_ROOT / "workspace.yaml"
+    if not workspace.exists():
+        raise ServiceUnavailable(
+            f"{workspace} is missing: Dagster runs from a clone of the fraudstream repository "
+            "(pip install -e .); use `fraudstream up --no-dagster` otherwise."
+        )
+    home = dagster_home(state_dir)
+    env = {**env, "DAGSTER_HOME": str(home), "FRAUDSTREAM_STATE_DIR": str(state_dir)}
+    logs = state_dir / "logs"
+    bin_dir = Path(sys.executable).parent
+    # Create the instance's storage once, before two processes would race to (their concurrent
+    # migrations leave SQLite with two schema heads and the code location unloadable).
+    migrated = subprocess.run(
+        [str(bin_dir / "dagster"), "instance", "migrate"],
+        env={**os.environ, **env},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if migrated.returncode != 0:
+        raise ServiceUnavailable(
+            f"could not create the Dagster instance in {home}: {migrated.stderr[-500:]}"
+        )
+    processes["dagster-daemon"] = spawn(
+        [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
+        logs / "dagster-daemon.log",
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    port = free_port(WEBSERVER_PORT if preferred_port else None)
+    processes["dagster-webserver"] = spawn(
+        [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w",
+         str(workspace)],
+        logs / "dagster-webserver.log",
+        env=env,
+        cwd=REPO_ROOT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: webserver_answers(url), START_TIMEOUT, "Dagster webserver", logs /
+               "dagster-webserver.log")  # fmt: skip
+    return url
