@@ -1,5 +1,7 @@
 """Prediction assets: the ensemble's verdict on every transaction of each 10-minute window."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 
 from definitions.automation import scoring
@@ -8,7 +10,7 @@ from definitions.models import fraud_models
 from definitions.resources import MongoResource
 from fraudstream.ensemble import EnsembleThresholds
 from fraudstream.model_registry import ModelRegistry
-from fraudstream.scoring import ensure_scoring_indexes, score_range
+from fraudstream.scoring import NoModelVersion, ensure_scoring_indexes, score_range
 from fraudstream.windows import TimeRange
 from partitions import ten_minute_partitions
 
@@ -35,26 +37,33 @@ class PredictionConfig(dg.Config):
     group_name="ml",
     automation_condition=scoring,
     kinds={"scikit-learn", "mongodb"},
+    output_required=False,
 )
 def ensemble_predictions(
     context: dg.AssetExecutionContext, config: PredictionConfig, mongo: MongoResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     """Each window's transactions scored by the three models (`model_predictions`) and the
     ensemble (`ensemble_results`: majority vote, mean-probability confidence, flag), flagged ones
     copied to `flagged_transactions`. The model version is the newest promoted one trained only on
-    data from before the window (or the oldest, recorded). Re-runs replace, never duplicate."""
+    data from before the window (or the oldest, recorded). Before the first model version the
+    windows stay unmaterialized (automation retries them every 10 minutes). Re-runs replace,
+    never duplicate."""
     window = context.partition_time_window
     thresholds = EnsembleThresholds(
         vote=config.vote_threshold, flag_confidence=config.flag_confidence
     )
     with mongo.store() as store:
         ensure_scoring_indexes(store)
-        report = score_range(
-            store, ModelRegistry(store), TimeRange(window.start, window.end), thresholds
-        )
+        try:
+            report = score_range(
+                store, ModelRegistry(store), TimeRange(window.start, window.end), thresholds
+            )
+        except NoModelVersion as waiting:
+            context.log.warning(f"not scored yet: {waiting}")
+            return
     for reason in sorted(report.reasons):
         context.log.info(reason)
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             "scored": report.scored,
             "flagged": report.flagged,

@@ -14,6 +14,7 @@ import pandas as pd
 
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable
+from fraudstream.demo import DemoSettings, run_demo
 from fraudstream.kafka_admin import ensure_topic
 from fraudstream.kafka_source import KafkaSettings, TopicReader
 from fraudstream.simulator.delivery import TransactionPublisher, deliver, read_handbook_csv
@@ -161,12 +162,8 @@ def _clip(
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    print(
-        "The hands-free demo arrives with the automation issue (sensors and declarative "
-        "automation). Until then: `fraudstream up --no-dagster`, `fraudstream simulate ...`, "
-        "then `dagster asset materialize -m definitions --select transactions --partition KEY`."
-    )
-    return 0
+    settings = DemoSettings(hours=args.hours, tx_per_day=args.tx_per_day, seed=args.seed)
+    return run_demo(_state_dir(args), settings, exit_after=args.exit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,7 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-delay", type=duration, default=timedelta(minutes=30),
         help="mean delay before a label is reported (e.g. 30m, 7d); default 30m",
     )  # fmt: skip
-    command("demo", cmd_demo, "the whole system, hands-free, on simulated data")
+    demo = command("demo", cmd_demo, "the whole system, hands-free, on simulated data")
+    demo.add_argument("--hours", type=float, default=3.0, help="hours of history (default 3)")
+    demo.add_argument("--tx-per-day", type=int, default=40_000)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--exit", action="store_true", help="stop everything after the summary")
     return parser
 
 

@@ -151,7 +151,8 @@ def labelled_scores(
             labels.append(verdicts[r["_id"]])
             confidence.append(r["confidence"])
             votes.append(r["is_fraud"])
-            per_model.append([probabilities.get(f"{r['_id']}/{m}", np.nan) for m in MODEL_NAMES])
+            stored = probabilities.get(r["_id"], {})
+            per_model.append([stored.get(m, np.nan) for m in MODEL_NAMES])
     return (
         np.asarray(labels, dtype=np.int64),
         np.asarray(confidence, dtype=np.float64),

@@ -23,7 +23,7 @@ from fraudstream.config import StackRecord
 from fraudstream.stack.embedded import EmbeddedStack
 from fraudstream.windows import WINDOW, partition_key, window_start
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 LOCATION = {"repositoryLocationName": "fraudstream", "repositoryName": "__repository__"}
 NOW = datetime.now(UTC)
 HISTORY_END = window_start(NOW)  # whole windows only

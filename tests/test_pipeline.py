@@ -91,6 +91,8 @@ def test_from_kafka_and_a_label_file_to_checked_predictions_and_an_export(
     assert store.collection("labels").count_documents({}) == len(labelled)
 
     materialize(["transaction_features"], tags=day_range("2026-11-08-00:00", "2026-11-10-23:50"))
+    early = materialize(["ensemble_predictions"], partition_key="2026-11-10-00:00")
+    assert not early.asset_materializations_for_node("ensemble_predictions")  # no model yet
     trained = materialize(["fraud_models"], partition_key="2026-11-09-23:00")
     model_check = checks_of(trained)["model_holdout_quality"]
     assert "version 1" in model_check.description

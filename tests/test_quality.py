@@ -1,8 +1,19 @@
 """Check verdicts as plain functions of their numbers."""
 
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
 import pytest
 
-from fraudstream.quality import QualityThresholds, agreement, flag_rate, holdout_quality
+from fraudstream.mongo_store import MongoStore
+from fraudstream.quality import (
+    QualityThresholds,
+    agreement,
+    ensemble_quality,
+    flag_rate,
+    holdout_quality,
+)
+from fraudstream.windows import partition_key
 
 LIMITS = QualityThresholds(max_flag_rate=0.05, min_agreement=0.7, min_auc=0.75)
 
@@ -32,3 +43,30 @@ def test_holdout_quality_names_the_failing_model() -> None:
     nan = {"auc_roc": float("nan"), "average_precision": float("nan")}
     unmeasured = holdout_quality(dict.fromkeys(metrics, nan), LIMITS)
     assert unmeasured.passed and "not measurable" in unmeasured.description
+
+
+def test_ensemble_quality_is_measured_on_the_labelled_scored_transactions(
+    store: MongoStore,
+) -> None:
+    rng = np.random.default_rng(0)
+    start = datetime(2026, 11, 23, 8, tzinfo=UTC)
+    fraud = rng.random(400) < 0.05
+    score = np.clip(fraud * 0.6 + rng.random(400) * 0.5, 0, 1)
+    models = ("random_forest", "gradient_boosting", "logistic_regression")
+    for i in range(400):
+        key = partition_key(start + timedelta(minutes=i % 60))
+        store.collection("ensemble_results").insert_one(
+            {"_id": f"t{i}", "partition_key": key, "confidence": float(score[i]),
+             "is_fraud": bool(score[i] > 0.5), "flagged": False, "fraud_votes": 0}
+        )  # fmt: skip
+        store.collection("model_predictions").insert_one(
+            {"_id": f"t{i}", "partition_key": key,
+             "probability": dict.fromkeys(models, float(score[i]))}
+        )  # fmt: skip
+        if i % 4:  # three in four labelled so far
+            store.collection("labels").insert_one({"_id": f"t{i}", "tx_fraud": int(fraud[i])})
+    limits = QualityThresholds(min_labelled=100, min_labelled_frauds=3)
+    verdict = ensemble_quality(store, start, start + timedelta(hours=1), limits)
+    assert verdict.numbers["labelled"] == 300
+    assert verdict.numbers["random_forest_auc_roc"] == verdict.numbers["ensemble_auc_roc"] > 0.9
+    assert verdict.passed, verdict.description
