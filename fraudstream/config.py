@@ -62,6 +62,13 @@ def allowed_lateness() -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def idle_close() -> timedelta:
+    """How long the topic may stand still before its newest window counts as closed
+    (``FRAUDSTREAM_IDLE_CLOSE_SECONDS``, default: the allowed lateness)."""
+    raw = env("IDLE_CLOSE_SECONDS")
+    return timedelta(seconds=float(raw)) if raw else allowed_lateness()
+
+
 def ingest_workers() -> int:
     """Processes a large ingestion is split over (``FRAUDSTREAM_INGEST_WORKERS``, default 2)."""
     raw = env("INGEST_WORKERS", "2")

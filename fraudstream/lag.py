@@ -4,7 +4,8 @@ Per topic partition: the true end, the group's committed offset, the lag, the ne
 The event-time **watermark** is the oldest of the partitions' newest record times minus the
 allowed lateness ``L``: timestamps within a partition are ordered up to ``L`` (the contract), so
 every record stamped before it has arrived. A 10-minute window is *closed* once its end is at or
-before the watermark; a window still receiving late data waits.
+before the watermark; a window still receiving late data waits. When no partition's end has moved
+for an idle grace period, the stream has stopped and the newest record's window closes too.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class PartitionLag:
 class TopicLag:
     partitions: list[PartitionLag]
     allowed_lateness: timedelta
+    idle: bool = False  # no partition's end moved for the idle grace period
 
     @property
     def total(self) -> int:
@@ -43,8 +45,16 @@ class TopicLag:
 
     @property
     def watermark(self) -> datetime | None:
+        """The slowest partition's newest record time minus the allowed lateness; once the topic
+        has been idle for the grace period, the end of the newest record's window (a stream that
+        stops must not leave its last windows open forever)."""
         newest = [p.newest for p in self.partitions if p.newest is not None]
-        return min(newest) - self.allowed_lateness if newest else None
+        if not newest:
+            return None
+        event_time = min(newest) - self.allowed_lateness
+        if self.idle:
+            return max(event_time, window_start(max(newest)) + WINDOW)
+        return event_time
 
     @property
     def oldest_unconsumed(self) -> datetime | None:
@@ -57,6 +67,8 @@ def topic_lag(
     committed: dict[int, int | None],
     first_unconsumed_ms: dict[int, int],
     allowed_lateness: timedelta,
+    *,
+    idle: bool = False,
 ) -> TopicLag:
     partitions = [
         PartitionLag(
@@ -70,7 +82,7 @@ def topic_lag(
         )
         for p, extent in sorted(extents.items())
     ]
-    return TopicLag(partitions, allowed_lateness)
+    return TopicLag(partitions, allowed_lateness, idle)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
 """The Kafka-lag sensor: ingestion runs for closed 10-minute windows that hold new records."""
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from definitions.ingestion import transactions
 from definitions.resources import KafkaResource
+from fraudstream import config
 from fraudstream.lag import TopicLag, topic_lag, windows_to_ingest
 from fraudstream.windows import partition_key, window_of_key
 from partitions import ten_minute_partitions
@@ -35,12 +36,19 @@ KAFKA_LAG_SENSOR_DESCRIPTION = (
 )
 def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) -> dg.SensorResult:
     """Ingestion runs for closed windows with unconsumed records; the lag as an observation."""
-    requested_until = _cursor(context.cursor)
+    state = json.loads(context.cursor) if context.cursor else {}
+    requested_until = (
+        datetime.fromisoformat(state["requested_until"]) if state.get("requested_until") else None
+    )
     with kafka.reader() as reader:
         extents = reader.extents()
         committed = reader.committed()
         first_unconsumed = reader.first_unconsumed_ms(committed, extents)
-    lag = topic_lag(extents, committed, first_unconsumed, kafka.allowed_lateness())
+    now = datetime.now(UTC)
+    ends = {str(p): extent.end for p, extent in extents.items()}
+    moved_at = now if ends != state.get("ends") else datetime.fromisoformat(state["ends_moved_at"])
+    idle = now - moved_at >= config.idle_close()
+    lag = topic_lag(extents, committed, first_unconsumed, kafka.allowed_lateness(), idle=idle)
     observation = _observation(lag)
     first_window = ten_minute_partitions.start
     materialized = [
@@ -52,7 +60,7 @@ def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) 
         return dg.SensorResult(
             skip_reason=_why_nothing(lag, requested_until),
             asset_events=[observation],
-            cursor=context.cursor,
+            cursor=_cursor(requested_until, ends, moved_at),
         )
     requests = [
         dg.RunRequest(
@@ -69,14 +77,19 @@ def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) 
         )
         for r in plan
     ]
-    cursor = json.dumps({"requested_until": plan[-1].end.isoformat()})
+    cursor = _cursor(plan[-1].end, ends, moved_at)
     return dg.SensorResult(run_requests=requests, asset_events=[observation], cursor=cursor)
 
 
-def _cursor(cursor: str | None) -> datetime | None:
-    if not cursor:
-        return None
-    return datetime.fromisoformat(json.loads(cursor)["requested_until"])
+def _cursor(requested_until: datetime | None, ends: dict[str, int], moved_at: datetime) -> str:
+    """Windows requested so far, and when the topic's ends last moved (idle detection)."""
+    return json.dumps(
+        {
+            "requested_until": requested_until.isoformat() if requested_until else None,
+            "ends": ends,
+            "ends_moved_at": moved_at.isoformat(),
+        }
+    )
 
 
 def _observation(lag: TopicLag) -> dg.AssetObservation:
@@ -111,5 +124,6 @@ def _why_nothing(lag: TopicLag, requested_until: datetime | None) -> str:
         f"{lag.total} records not ingested, but no window is closed and unrequested: watermark "
         f"{lag.watermark.isoformat()}, windows requested until "
         f"{requested_until.isoformat() if requested_until else 'none'}; a window closes once the "
-        "watermark passes its end (allowed lateness)"
+        "watermark passes its end (allowed lateness), or once the topic has been idle for "
+        f"{config.idle_close()}"
     )

@@ -37,6 +37,7 @@ def hands_free(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack
         "FRAUDSTREAM_STATE_DIR": str(state),
         "FRAUDSTREAM_PARTITION_START": (HISTORY_START - timedelta(hours=1)).isoformat(),
         "FRAUDSTREAM_EXPORT_CRON": "* * * * *",  # refresh exports every minute, not hourly
+        "FRAUDSTREAM_IDLE_CLOSE_SECONDS": "30",  # the history's last window closes soon after
     }
     saved = {k: os.environ.get(k) for k in overrides}
     os.environ.update(overrides)

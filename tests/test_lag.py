@@ -55,3 +55,10 @@ def test_requested_and_materialized_windows_are_never_requested_again() -> None:
 def test_nothing_unconsumed_means_nothing_to_do() -> None:
     lag = lag_at([T0 + 40 * MINUTE] * 2, T0, committed=100)
     assert lag.total == 0 and windows_to_ingest(lag, None, [], T0) == []
+
+
+def test_an_idle_topic_closes_the_window_of_its_newest_record() -> None:
+    extents = {0: PartitionExtent(0, 0, 10, to_millis(T0 + 29 * MINUTE))}
+    lag = topic_lag(extents, {0: 0}, {0: to_millis(T0)}, L, idle=True)
+    assert lag.watermark == T0 + 30 * MINUTE
+    assert windows_to_ingest(lag, None, [], T0) == [WindowRange(T0, T0 + 30 * MINUTE)]
