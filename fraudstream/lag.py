@@ -104,15 +104,20 @@ def windows_to_ingest(
     first_window: datetime,
     max_windows: int = 144,
 ) -> list[WindowRange]:
-    """Closed windows that may hold unconsumed records, were never requested and are not
-    materialized, as ranges of at most ``max_windows`` consecutive windows."""
+    """Closed windows not requested before (from the first unconsumed record on, the first
+    time) and not materialized, as ranges of at most ``max_windows`` consecutive windows."""
     watermark, oldest = lag.watermark, lag.oldest_unconsumed
-    if watermark is None or oldest is None:
+    if watermark is None:
         return []
-    # A record may sit up to L after its event time's window: start that much earlier.
-    start = max(window_start(oldest - lag.allowed_lateness), first_window)
+    # Committed offsets mark where a scan stopped, which may lie past its windows' records: once
+    # windows were requested, the next ones follow on from there whatever the lag says.
     if requested_until is not None:
-        start = max(start, requested_until)
+        start = requested_until
+    elif oldest is not None:
+        # A record may sit up to L after its event time's window: start that much earlier.
+        start = max(window_start(oldest - lag.allowed_lateness), first_window)
+    else:
+        return []
     closed_until = window_start(watermark)
     done = set(materialized)
     ranges: list[WindowRange] = []

@@ -62,3 +62,15 @@ def test_an_idle_topic_closes_the_window_of_its_newest_record() -> None:
     lag = topic_lag(extents, {0: 0}, {0: to_millis(T0)}, L, idle=True)
     assert lag.watermark == T0 + 30 * MINUTE
     assert windows_to_ingest(lag, None, [], T0) == [WindowRange(T0, T0 + 30 * MINUTE)]
+
+
+def test_windows_after_the_last_request_follow_even_when_the_scan_consumed_them() -> None:
+    # The last ingestion's scan read past its range (offsets committed to the end: lag 0), and
+    # the stream stopped: the remaining window is requested once the topic is idle.
+    extents = {0: PartitionExtent(0, 0, 10, to_millis(T0 + 29 * MINUTE))}
+    busy = topic_lag(extents, {0: 10}, {}, L)
+    assert windows_to_ingest(busy, T0 + 20 * MINUTE, [], T0) == []
+    idle = topic_lag(extents, {0: 10}, {}, L, idle=True)
+    assert windows_to_ingest(idle, T0 + 20 * MINUTE, [], T0) == [
+        WindowRange(T0 + 20 * MINUTE, T0 + 30 * MINUTE)
+    ]
