@@ -36,7 +36,9 @@ scoring = every_window.ignore(models) | missing_retried
 # The day's workbooks are refreshed at most once per export tick (hourly by default) while the
 # day's windows change, and once more after the day's last window.
 export_refresh = (
-    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.newly_updated()
+    ).since_last_handled()
     & dg.AutomationCondition.cron_tick_passed(config.export_cron()).since_last_handled()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()

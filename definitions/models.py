@@ -1,5 +1,7 @@
 """Training assets: the hourly incremental update of the fraud models, and the full retrain."""
 
+from datetime import timedelta
+
 import dagster as dg
 
 from definitions.automation import hourly_training
@@ -19,6 +21,7 @@ class TrainingConfig(dg.Config):
     full_retrain: bool = False
     promotion_margin: float = 0.02
     min_labels: int = 100
+    full_fit_days: float = 30.0  # a full fit learns from this many recent days (0: all)
 
 
 @dg.asset(
@@ -41,6 +44,7 @@ def fraud_models(
     policy = TrainingPolicy(
         params=TrainingParams(min_labels=config.min_labels),
         promotion_margin=config.promotion_margin,
+        full_fit_window=timedelta(days=config.full_fit_days) if config.full_fit_days else None,
     )
     with mongo.store() as store:
         registry = ModelRegistry(store)

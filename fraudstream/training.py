@@ -36,6 +36,10 @@ class TrainingPolicy:
     # measured AP before a version may score.
     promote_without_holdout_frauds: bool = True
     settle: timedelta = SETTLE
+    # A full fit learns from the recent past only: fraud patterns drift (a compromised terminal
+    # is only risky for weeks), and the oldest stored rows lack the 30-37 days of history their
+    # features need. None: all of history.
+    full_fit_window: timedelta | None = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,11 @@ def train_step(
             "go into the next hourly update (run full_retrain_job for a version that ends here)",
         )
     cut = current_cut(store, until, policy.settle)
-    data = cut_rows(store, columns, cut) if full else new_rows(store, columns, cut, parent.cut)
+    data = (
+        cut_rows(store, columns, cut, policy.full_fit_window)
+        if full
+        else new_rows(store, columns, cut, parent.cut)
+    )
     if data.empty:
         since = "" if full else f" new since version {parent.version}"
         return TrainingOutcome(

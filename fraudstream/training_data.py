@@ -54,12 +54,15 @@ def ensure_training_indexes(store: MongoStore) -> None:
     store.collection(LABELS).create_index([("loaded_at", ASCENDING)])
 
 
-def cut_rows(store: MongoStore, columns: list[str], cut: DataCut) -> pd.DataFrame:
-    """Every labelled feature row of the cut (a full fit)."""
+def cut_rows(
+    store: MongoStore, columns: list[str], cut: DataCut, window: timedelta | None = None
+) -> pd.DataFrame:
+    """The labelled feature rows of the cut (a full fit), the last ``window`` of them if given."""
+    when: dict[str, datetime] = {"$lt": cut.until}
+    if window is not None:
+        when["$gte"] = cut.until - window
     features = _features(
-        store,
-        {"tx_datetime": {"$lt": cut.until}, "first_computed_at": {"$lte": cut.seen_until}},
-        columns,
+        store, {"tx_datetime": when, "first_computed_at": {"$lte": cut.seen_until}}, columns
     )
     return _labelled(store, features, {"$lte": cut.seen_until}, columns)
 
