@@ -16,7 +16,6 @@ from typing import Any
 import pandas as pd
 from pymongo import UpdateOne
 
-from fraudstream.batching import batches
 from fraudstream.labels import LABELS
 from fraudstream.mongo_store import TRANSACTIONS, MongoStore
 from fraudstream.windows import TimeRange, partition_key
@@ -25,7 +24,6 @@ TRANSACTION_FEATURES = "transaction_features"
 FEATURE_VERSION = "handbook-v1"
 HISTORY_FIELDS = {"_id": 1, "tx_datetime": 1, "customer_id": 1, "terminal_id": 1, "tx_amount": 1}
 WRITE_BATCH = 10_000
-IN_BATCH = 50_000
 
 
 def load_history(
@@ -57,20 +55,11 @@ def load_history(
         "$gte": time_range.start - timedelta(days=terminal_days),
         "$lt": time_range.end - delay,
     }
-    # $in lists in chunks: a command must stay under MongoDB's 16 MB document limit.
-    by_customer = (
-        row
-        for chunk in batches(customers, IN_BATCH)
-        for row in collection.find(
-            {"customer_id": {"$in": chunk}, "tx_datetime": customer_times}, HISTORY_FIELDS
-        )
+    by_customer = store.find_in(
+        TRANSACTIONS, "customer_id", customers, {"tx_datetime": customer_times}, HISTORY_FIELDS
     )
-    by_terminal = (
-        row
-        for chunk in batches(terminals, IN_BATCH)
-        for row in collection.find(
-            {"terminal_id": {"$in": chunk}, "tx_datetime": terminal_times}, HISTORY_FIELDS
-        )
+    by_terminal = store.find_in(
+        TRANSACTIONS, "terminal_id", terminals, {"tx_datetime": terminal_times}, HISTORY_FIELDS
     )
     rows = {row["_id"]: row for source in (target, by_customer, by_terminal) for row in source}
     frame = _frame(list(rows.values()))
@@ -128,13 +117,7 @@ def _feature_document(row: dict[str, Any], computed_at: datetime) -> dict[str, A
 
 def _frauds_known(store: MongoStore, frame: pd.DataFrame, delay: timedelta) -> set[str]:
     times = dict(zip(frame["transaction_id"], frame["tx_datetime"], strict=True))
-    found = (
-        label
-        for chunk in batches(list(times), IN_BATCH)
-        for label in store.collection(LABELS).find(
-            {"_id": {"$in": chunk}, "tx_fraud": 1}, {"reported_at": 1}
-        )
-    )
+    found = store.find_in(LABELS, "_id", times, {"tx_fraud": 1}, {"reported_at": 1})
     return {
         label["_id"]
         for label in found

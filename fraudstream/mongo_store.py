@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
+from fraudstream.batching import batches
 from fraudstream.config import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ TRANSACTIONS = "transactions"
 DEAD_LETTERS = "dead_letters"
 INGESTED_WINDOWS = "ingested_windows"
 WRITE_ATTEMPTS = 4
+IN_BATCH = 50_000
 DUPLICATE_KEY = 11000
 _RETRYABLE = (AutoReconnect, NetworkTimeout)
 
@@ -68,6 +70,21 @@ class MongoStore:
 
     def collection(self, name: str) -> Collection:
         return self.db[name]
+
+    def find_in(
+        self,
+        name: str,
+        field: str,
+        values: Iterable[Any],
+        query: dict[str, Any] | None = None,
+        projection: dict[str, Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Documents of ``name`` whose ``field`` is one of ``values`` and that match ``query``.
+        The ``$in`` list goes in chunks: a command must stay under MongoDB's 16 MB limit."""
+        for chunk in batches(values, IN_BATCH):
+            yield from self.collection(name).find(
+                {field: {"$in": chunk}, **(query or {})}, projection
+            )
 
     def ensure_indexes(self) -> None:
         """Indexes the pipeline's queries rely on (idempotent)."""

@@ -28,7 +28,6 @@ from fraudstream.mongo_store import MongoStore
 # A write stamped just before the cut may commit just after it is read: the cut is taken, then
 # the reads wait this long, so such a write is in this version rather than missed by both.
 SETTLE = timedelta(seconds=2)
-ID_BATCH = 50_000
 
 
 @dataclass(frozen=True)
@@ -140,19 +139,23 @@ def time_split(frame: pd.DataFrame, holdout_share: float) -> tuple[pd.DataFrame,
 
 
 def _features(store: MongoStore, query: dict[str, Any], columns: list[str]) -> pd.DataFrame:
-    projection = {"_id": 1, "tx_datetime": 1, **dict.fromkeys(columns, 1)}
-    rows = list(store.collection(TRANSACTION_FEATURES).find(query, projection))
-    return pd.DataFrame(rows, columns=["_id", "tx_datetime", *columns])
+    rows = store.collection(TRANSACTION_FEATURES).find(query, _projection(columns))
+    return _frame(rows, columns)
 
 
 def _features_of(
     store: MongoStore, ids: list[str], query: dict[str, Any], columns: list[str]
 ) -> pd.DataFrame:
-    frames = [
-        _features(store, {"_id": {"$in": chunk}, **query}, columns)
-        for chunk in _chunks(ids, ID_BATCH)
-    ]
-    return pd.concat(frames) if frames else _features(store, {"_id": {"$in": []}}, columns)
+    rows = store.find_in(TRANSACTION_FEATURES, "_id", ids, query, _projection(columns))
+    return _frame(rows, columns)
+
+
+def _projection(columns: list[str]) -> dict[str, int]:
+    return {"_id": 1, "tx_datetime": 1, **dict.fromkeys(columns, 1)}
+
+
+def _frame(rows: Iterable[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=["_id", "tx_datetime", *columns])
 
 
 def _labelled(
@@ -161,12 +164,12 @@ def _labelled(
     """``features`` joined with the labels whose ``loaded_at`` matches ``loaded``."""
     if features.empty:
         return _empty(columns)
-    verdicts: dict[str, int] = {}
-    for chunk in _chunks(features["_id"].tolist(), ID_BATCH):
-        for doc in store.collection(LABELS).find(
-            {"_id": {"$in": chunk}, "loaded_at": loaded}, {"tx_fraud": 1}
-        ):
-            verdicts[doc["_id"]] = int(doc["tx_fraud"])
+    verdicts = {
+        doc["_id"]: int(doc["tx_fraud"])
+        for doc in store.find_in(
+            LABELS, "_id", features["_id"].tolist(), {"loaded_at": loaded}, {"tx_fraud": 1}
+        )
+    }
     frame = features.rename(columns={"_id": "transaction_id"})
     frame["tx_fraud"] = frame["transaction_id"].map(verdicts)
     frame = frame.dropna(subset=["tx_fraud"])
@@ -184,8 +187,3 @@ def _empty(columns: list[str]) -> pd.DataFrame:
             "tx_fraud": pd.Series(dtype=np.int64),
         }
     )
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
