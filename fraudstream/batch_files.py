@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fraudstream.batching import batches
-from fraudstream.landing import LandingFile, Row, read_rows
+from fraudstream.landing import LandingFile, read_rows
 from fraudstream.mongo_store import MongoStore
-from fraudstream.schema import InvalidRecord, Transaction, transaction_from_fields
+from fraudstream.schema import InvalidRecord, transaction_from_fields
 from fraudstream.windows import TimeRange, parse_utc, partition_key
 
 TRANSACTIONS_KIND = "transactions"
@@ -57,18 +57,9 @@ def load_batch_files(
             for row in batch:
                 report.rows += 1
                 try:
-                    tx = _transaction(row, text_values)
+                    tx = transaction_from_fields(row.valid_fields(), text_values=text_values)
                 except InvalidRecord as error:
-                    letters.append(
-                        {
-                            "_id": file.dead_letter_id(row.line),
-                            "source": "landing/transactions",
-                            "payload": row.raw,
-                            "position": file.position(row.line),
-                            "error": str(error),
-                            "partition_key": None,
-                        }
-                    )
+                    letters.append(file.dead_letter(row, error, "landing/transactions"))
                     continue
                 if time_range.start <= tx.tx_datetime < time_range.end:
                     documents.append(
@@ -85,9 +76,3 @@ def load_batch_files(
             report.transactions += len(documents)
             report.dead_letters += len(letters)
     return report
-
-
-def _transaction(row: Row, text_values: bool) -> Transaction:
-    if row.fields is None:
-        raise InvalidRecord(row.error or "unparseable row")
-    return transaction_from_fields(row.fields, text_values=text_values)

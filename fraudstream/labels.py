@@ -153,20 +153,9 @@ def load_label_file(store: MongoStore, file: LandingFile, run_id: str) -> FileLo
         for row in batch:
             report.rows += 1
             try:
-                if row.fields is None:
-                    raise InvalidRecord(row.error or "unparseable row")
-                labels.append(label_from_fields(row.fields))
+                labels.append(label_from_fields(row.valid_fields()))
             except InvalidRecord as error:
-                letters.append(
-                    {
-                        "_id": file.dead_letter_id(row.line),
-                        "source": "landing/labels",
-                        "payload": row.raw,
-                        "position": file.position(row.line),
-                        "error": str(error),
-                        "partition_key": None,
-                    }
-                )
+                letters.append(file.dead_letter(row, error, "landing/labels"))
         report.written.add(store_labels(store, labels, source=f"file:{file.path.name}"))
         store.record_dead_letters(letters, run_id)
         report.dead_letters += len(letters)

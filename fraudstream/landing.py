@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from fraudstream.mongo_store import MongoStore
+from fraudstream.schema import InvalidRecord
 
 LANDING_FILES = "landing_files"
 SUFFIXES = (".csv", ".jsonl")
@@ -45,8 +46,16 @@ class LandingFile:
         """Where a row came from (the dead-letter position)."""
         return {"file": self.path.name, "sha256": self.sha256, "line": line}
 
-    def dead_letter_id(self, line: int) -> str:
-        return f"file:{self.sha256[:16]}:{line}"
+    def dead_letter(self, row: Row, error: InvalidRecord, source: str) -> dict[str, Any]:
+        """The dead-letter document of a row that could not be accepted (one per file line)."""
+        return {
+            "_id": f"file:{self.sha256[:16]}:{row.line}",
+            "source": source,
+            "payload": row.raw,
+            "position": self.position(row.line),
+            "error": str(error),
+            "partition_key": None,
+        }
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,12 @@ class Row:
     fields: dict[str, Any] | None
     raw: str
     error: str | None = None
+
+    def valid_fields(self) -> dict[str, Any]:
+        """The fields, or ``InvalidRecord`` saying why the row could not be parsed."""
+        if self.fields is None:
+            raise InvalidRecord(self.error or "unparseable row")
+        return self.fields
 
 
 def landing_dir(state_dir: Path, kind: str) -> Path:
