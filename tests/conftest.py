@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
+from definitions.resources import KafkaResource, MongoResource, spark_resource
 from fraudstream.config import StackRecord
 from fraudstream.kafka_admin import ensure_topic
 from fraudstream.kafka_source import KafkaSettings, TopicReader
@@ -94,3 +95,19 @@ def api(tmp_path: Path) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+def kafka_resource(stack: StackRecord, topic: str) -> KafkaResource:
+    return KafkaResource(
+        bootstrap_servers=stack.kafka_bootstrap, topic=topic, group_id=f"g-{topic}"
+    )
+
+
+@pytest.fixture
+def resources(stack: StackRecord, topic: str, database: str) -> dict[str, object]:
+    """The code location's resources, pointed at this test's topic and database."""
+    return {
+        "kafka": kafka_resource(stack, topic),
+        "mongo": MongoResource(uri=stack.mongo_uri, database=database),
+        "pyspark": spark_resource(),
+    }

@@ -3,13 +3,11 @@
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-import pytest
 
 from definitions.features import transaction_features
 from definitions.ingestion import transactions
 from definitions.models import fraud_models
 from definitions.predictions import ensemble_predictions
-from definitions.resources import KafkaResource, MongoResource, spark_resource
 from fraudstream.config import StackRecord
 from fraudstream.labels import Label, store_labels
 from fraudstream.mongo_store import MongoStore
@@ -19,17 +17,6 @@ from fraudstream.windows import TimeRange, parse_utc
 from spark_jobs.features import FEATURE_COLUMNS
 
 DAY = TimeRange(parse_utc("2026-11-10T00:00Z"), parse_utc("2026-11-11T00:00Z"))
-
-
-@pytest.fixture
-def resources(stack: StackRecord, topic: str, database: str) -> dict[str, object]:
-    return {
-        "kafka": KafkaResource(
-            bootstrap_servers=stack.kafka_bootstrap, topic=topic, group_id=f"g-{topic}"
-        ),
-        "mongo": MongoResource(uri=stack.mongo_uri, database=database),
-        "pyspark": spark_resource(),
-    }
 
 
 def test_a_window_gets_the_features_of_each_of_its_transactions_idempotently(

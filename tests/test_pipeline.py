@@ -11,11 +11,8 @@ import pytest
 
 from definitions import defs
 from definitions.resources import (
-    KafkaResource,
     LabelApiResource,
-    MongoResource,
     QualityResource,
-    spark_resource,
 )
 from fraudstream.config import StackRecord
 from fraudstream.mongo_store import MongoStore
@@ -40,14 +37,10 @@ def checks_of(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvalu
 
 
 @pytest.fixture
-def resources(stack: StackRecord, topic: str, database: str, api: str) -> dict[str, object]:
+def pipeline_resources(resources: dict[str, object], api: str) -> dict[str, object]:
     return {
-        "kafka": KafkaResource(
-            bootstrap_servers=stack.kafka_bootstrap, topic=topic, group_id=f"g-{topic}"
-        ),
-        "mongo": MongoResource(uri=stack.mongo_uri, database=database),
+        **resources,
         "label_api": LabelApiResource(url=api, token="s3cret"),
-        "pyspark": spark_resource(),
         "quality_limits": QualityResource(),
     }
 
@@ -55,7 +48,7 @@ def resources(stack: StackRecord, topic: str, database: str, api: str) -> dict[s
 def test_from_kafka_and_a_label_file_to_checked_predictions_and_an_export(
     stack: StackRecord,
     topic: str,
-    resources: dict[str, object],
+    pipeline_resources: dict[str, object],
     store: MongoStore,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -77,7 +70,7 @@ def test_from_kafka_and_a_label_file_to_checked_predictions_and_an_export(
 
     def materialize(selection: list[str], **kwargs: object) -> dg.ExecuteInProcessResult:
         result = dg.materialize(
-            ASSETS, selection=selection, resources=resources, instance=instance, **kwargs
+            ASSETS, selection=selection, resources=pipeline_resources, instance=instance, **kwargs
         )
         assert result.success
         return result

@@ -17,6 +17,7 @@ from fraudstream.simulator.label_feed import append_labels
 from sensors.kafka_lag import kafka_lag_sensor
 from sensors.label_api import label_api_sensor
 from sensors.landing_files import landing_files_sensor
+from tests.conftest import kafka_resource
 from tests.producing import RecordProducer, tx
 from tests.test_labels import settled
 
@@ -39,7 +40,7 @@ def test_the_lag_sensor_requests_closed_windows_as_one_range_and_never_twice(
         producer.send_tx(tx(f"t{i:03d}", START + timedelta(seconds=30 * i)), partition=i % 3)
     producer.flush()
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"kafka": kafka(stack, topic)}
+    resources = {"kafka": kafka_resource(stack, topic)}
     context = dg.build_sensor_context(instance=instance, resources=resources)
     result = kafka_lag_sensor(context)
     [request] = result.run_requests
@@ -183,7 +184,7 @@ def test_the_file_sensor_requests_each_settled_file_once_and_quarantines_corrupt
     [morning] = [r for r in second.run_requests if r.tags.get(RANGE[0]) == "2026-11-23-08:00"]
     run = dg.materialize(
         [defs.get_assets_def("transactions")],
-        resources={**resources, "kafka": kafka(stack, empty_topic(stack, database))},
+        resources={**resources, "kafka": kafka_resource(stack, empty_topic(stack, database))},
         run_config=morning.run_config,
         tags=morning.tags,
         raise_on_error=False,

@@ -7,11 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from definitions import defs
 from definitions.ingestion import transactions
-from definitions.resources import KafkaResource, MongoResource
 from fraudstream.config import StackRecord
 from fraudstream.mongo_store import MongoStore
 from fraudstream.windows import parse_utc
@@ -20,16 +18,6 @@ from tests.producing import RecordProducer, tx
 
 ROOT = Path(__file__).resolve().parents[1]
 START = parse_utc("2026-11-23T10:00:00Z")
-
-
-@pytest.fixture
-def resources(stack: StackRecord, topic: str, database: str) -> dict[str, object]:
-    return {
-        "kafka": KafkaResource(
-            bootstrap_servers=stack.kafka_bootstrap, topic=topic, group_id=f"g-{topic}"
-        ),
-        "mongo": MongoResource(uri=stack.mongo_uri, database=database),
-    }
 
 
 def publish_hour(producer: RecordProducer) -> None:
