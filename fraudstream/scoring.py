@@ -23,7 +23,7 @@ from fraudstream.batching import BackgroundWriter, batches
 from fraudstream.ensemble import EnsembleDecision, EnsembleThresholds, decide
 from fraudstream.feature_history import TRANSACTION_FEATURES
 from fraudstream.model_registry import ModelRegistry
-from fraudstream.models import MODEL_NAMES
+from fraudstream.models import MODEL_NAMES, FraudModels
 from fraudstream.mongo_store import DUPLICATE_KEY, MongoStore
 from fraudstream.windows import TimeRange, partition_key
 
@@ -62,6 +62,7 @@ def score_range(
     """Score every featured transaction of the range's windows, a batch at a time (memory is
     bounded by the batch, not the window)."""
     report = ScoringReport()
+    loaded: dict[int, FraudModels] = {}
     for window in time_range.windows():
         key = partition_key(window.start)
         if not store.collection(TRANSACTION_FEATURES).find_one({"partition_key": key}, {"_id": 1}):
@@ -73,7 +74,9 @@ def score_range(
                 "no promoted model version in the registry: materialize fraud_models (or run "
                 "full_retrain_job) once labelled data exists"
             )
-        models = registry.load(choice.version)
+        if choice.version.version not in loaded:  # a range's windows mostly share a version
+            loaded[choice.version.version] = registry.load(choice.version)
+        models = loaded[choice.version.version]
         version = choice.version.version
         report.reasons.add(f"v{version}: {choice.reason}")
         # Replace the window: its old documents go first, so a transaction no longer in it (or

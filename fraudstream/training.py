@@ -88,7 +88,8 @@ def train_step(
             None, f"no labelled transactions before {until.isoformat()}{since}: wait for labels"
         )
     train, holdout = time_split(data, policy.holdout_share)
-    base = FraudModels(columns, policy.params) if full else registry.load(parent)
+    parent_models = registry.load(parent) if parent is not None else None
+    base = FraudModels(columns, policy.params) if full else parent_models
     try:
         candidate = _fit(base, train, columns, full)
         metrics = evaluate(candidate, holdout, columns)
@@ -97,7 +98,7 @@ def train_step(
         return TrainingOutcome(None, str(reason))
     parent_ap = None
     if parent is not None:
-        parent_scores = registry.load(parent).predict_proba(_x(holdout, columns)).mean(axis=1)
+        parent_scores = parent_models.predict_proba(_x(holdout, columns)).mean(axis=1)
         parent_ap = ranking_metrics(_y(holdout), parent_scores)["average_precision"]
         metrics["parent_ensemble"] = {"average_precision": parent_ap}
     candidate_ap = metrics["ensemble"]["average_precision"]
