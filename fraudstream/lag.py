@@ -119,6 +119,8 @@ def windows_to_ingest(
     else:
         return []
     closed_until = window_start(watermark)
+    if start >= closed_until:
+        return []  # before reading ``materialized``: it may be a lazy, costly query
     done = set(materialized)
     ranges: list[WindowRange] = []
     extending = False

@@ -1,6 +1,7 @@
 """The Kafka-lag sensor: ingestion runs for closed 10-minute windows that hold new records."""
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -50,12 +51,13 @@ def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) 
     idle = now - moved_at >= config.idle_close()
     lag = topic_lag(extents, committed, first_unconsumed, kafka.allowed_lateness(), idle=idle)
     observation = _observation(lag)
-    first_window = ten_minute_partitions.start
-    materialized = [
-        window_of_key(key).start
-        for key in context.instance.get_materialized_partitions(transactions.key)
-    ]
-    plan = windows_to_ingest(lag, requested_until, materialized, first_window, MAX_WINDOWS_PER_RUN)
+    plan = windows_to_ingest(
+        lag,
+        requested_until,
+        _materialized_windows(context.instance),
+        ten_minute_partitions.start,
+        MAX_WINDOWS_PER_RUN,
+    )
     if not plan:
         return dg.SensorResult(
             skip_reason=_why_nothing(lag, requested_until),
@@ -79,6 +81,13 @@ def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) 
     ]
     cursor = _cursor(plan[-1].end, ends, moved_at)
     return dg.SensorResult(run_requests=requests, asset_events=[observation], cursor=cursor)
+
+
+def _materialized_windows(instance: dg.DagsterInstance) -> Iterator[datetime]:
+    """Starts of the materialized windows, read lazily: a tick reads them only once a window has
+    closed, not on every tick (the query grows with the partitions' history)."""
+    for key in instance.get_materialized_partitions(transactions.key):
+        yield window_of_key(key).start
 
 
 def _cursor(requested_until: datetime | None, ends: dict[str, int], moved_at: datetime) -> str:

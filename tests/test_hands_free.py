@@ -13,18 +13,16 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 from pymongo import MongoClient
 
 from fraudstream.config import StackRecord
+from fraudstream.stack.dagster_api import DagsterApi
 from fraudstream.stack.embedded import EmbeddedStack
 from fraudstream.windows import WINDOW, partition_key, window_start
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
-LOCATION = {"repositoryLocationName": "fraudstream", "repositoryName": "__repository__"}
 NOW = datetime.now(UTC)
 HISTORY_END = window_start(NOW)  # whole windows only
 HISTORY_START = HISTORY_END - timedelta(hours=2)
@@ -37,6 +35,7 @@ def hands_free(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack
         "FRAUDSTREAM_STATE_DIR": str(state),
         "FRAUDSTREAM_PARTITION_START": (HISTORY_START - timedelta(hours=1)).isoformat(),
         "FRAUDSTREAM_IDLE_CLOSE_SECONDS": "30",  # the history's last window closes soon after
+        "FRAUDSTREAM_EXPORT_CRON": "* * * * *",  # the day's export refreshes within a minute
     }
     saved = {k: os.environ.get(k) for k in overrides}
     os.environ.update(overrides)
@@ -51,16 +50,6 @@ def hands_free(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def graphql(record: StackRecord, query: str, **variables: Any) -> dict[str, Any]:
-    answer = requests.post(
-        f"{record.dagster_url}/graphql", json={"query": query, "variables": variables}, timeout=30
-    )
-    answer.raise_for_status()
-    body = answer.json()
-    assert "errors" not in body, body
-    return body["data"]
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -81,7 +70,7 @@ def counts_by_window(record: StackRecord, collection: str) -> dict[str, int]:
 def test_two_hours_of_history_flow_to_checked_predictions_by_themselves(
     hands_free: tuple[StackRecord, Path],
 ) -> None:
-    record, _ = hands_free
+    record, state = hands_free
     published = subprocess.run(
         [sys.executable, "-m", "fraudstream.cli", "simulate",
          "--start", HISTORY_START.isoformat(), "--end", HISTORY_END.isoformat(),
@@ -106,8 +95,8 @@ def test_two_hours_of_history_flow_to_checked_predictions_by_themselves(
     assert db.models.count_documents({}) >= 1
     assert db.labels.count_documents({}) > 0
 
-    checks = graphql(
-        record,
+    api = DagsterApi(record.dagster_url)
+    checks = api.query(
         """query { assetNodes(assetKeys: [{path: ["ensemble_predictions"]}]) {
              assetChecksOrError { ... on AssetChecks { checks { name
                executionForLatestMaterialization { status } } } } } }""",
@@ -118,64 +107,30 @@ def test_two_hours_of_history_flow_to_checked_predictions_by_themselves(
     }
     assert statuses.get("flag_rate") == "SUCCEEDED", statuses
 
+    days = sorted({HISTORY_START.strftime("%Y-%m-%d"), (HISTORY_END - WINDOW).strftime("%Y-%m-%d")})
+    exports = [state / "exports" / day / "summary.xlsx" for day in days]
+    wait_for(lambda: all(p.exists() for p in exports), 300, f"the day's export {exports}")
+
     # A backfill launched as the UI does re-materializes the range without changing a count.
     before = {c: counts_by_window(record, c) for c in ("transactions", "ensemble_results")}
-    launched = graphql(
-        record,
-        """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams:
-             $params) { __typename ... on LaunchBackfillSuccess { backfillId }
-             ... on PythonError { message } } }""",
-        params={"partitionNames": closed[:6], "assetSelection": [{"path": ["transactions"]}]},
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill = api.launch_backfill(["transactions"], closed[:6])
 
     def backfill_done() -> bool:
-        status = graphql(
-            record,
-            """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
-                 ... on PartitionBackfill { status } } }""",
-            id=launched["backfillId"],
-        )["partitionBackfillOrError"]["status"]
+        status = api.backfill_status(backfill)
         assert status not in ("FAILED", "CANCELED"), status
         return status in ("COMPLETED", "COMPLETED_SUCCESS")
 
     wait_for(backfill_done, 300, "the backfill completed")
     time.sleep(40)  # give automation a tick to act on the re-materialized windows
-    wait_for(lambda: not active_runs(record), 300, "no run in progress")
+    wait_for(lambda: not api.active_runs(), 300, "no run in progress")
     after = {c: counts_by_window(record, c) for c in ("transactions", "ensemble_results")}
     assert after == before
 
     # The Kafka-lag sensor off and on again, as the UI's toggle does.
-    selector = {**LOCATION, "sensorName": "kafka_lag_sensor"}
-    state_query = """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) {
-                       ... on Sensor { id sensorState { id status } } } }"""
-    sensor = graphql(record, state_query, s=selector)["sensorOrError"]
-    assert sensor["sensorState"]["status"] == "RUNNING"
-    graphql(
-        record,
-        """mutation($id: String) { stopSensor(id: $id) { __typename } }""",
-        id=sensor["sensorState"]["id"],
-    )
-    stopped = graphql(record, state_query, s=selector)["sensorOrError"]["sensorState"]["status"]
-    assert stopped == "STOPPED"
-    graphql(
-        record,
-        """mutation($s: SensorSelector!) { startSensor(sensorSelector: $s) { __typename } }""",
-        s=selector,
-    )
-    assert (
-        graphql(record, state_query, s=selector)["sensorOrError"]["sensorState"]["status"]
-        == "RUNNING"
-    )
+    assert api.sensor_status("kafka_lag_sensor") == "RUNNING"
+    api.set_sensor("kafka_lag_sensor", running=False)
+    assert api.sensor_status("kafka_lag_sensor") == "STOPPED"
+    api.set_sensor("kafka_lag_sensor", running=True)
+    assert api.sensor_status("kafka_lag_sensor") == "RUNNING"
     for name in ("landing_files_sensor", "label_api_sensor", "automation_sensor"):
-        status = graphql(record, state_query, s={**LOCATION, "sensorName": name})
-        assert status["sensorOrError"]["sensorState"]["status"] == "RUNNING", name
-
-
-def active_runs(record: StackRecord) -> list[str]:
-    runs = graphql(
-        record,
-        """query { runsOrError(filter: {statuses: [QUEUED, STARTING, STARTED]}) {
-             ... on Runs { results { runId } } } }""",
-    )
-    return [r["runId"] for r in runs["runsOrError"]["results"]]
+        assert api.sensor_status(name) == "RUNNING", name

@@ -1,5 +1,6 @@
 """The lag sensor's plan as plain functions: watermark, closed windows, ranges, no repeats."""
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from fraudstream.kafka_source import PartitionExtent
@@ -74,3 +75,13 @@ def test_windows_after_the_last_request_follow_even_when_the_scan_consumed_them(
     assert windows_to_ingest(idle, T0 + 20 * MINUTE, [], T0) == [
         WindowRange(T0 + 20 * MINUTE, T0 + 30 * MINUTE)
     ]
+
+
+def test_materialized_windows_are_read_only_once_a_window_has_closed() -> None:
+    def materialized() -> Iterator[datetime]:
+        raise AssertionError("read on a tick where no window closed")
+        yield T0
+
+    extents = {0: PartitionExtent(0, 0, 10, to_millis(T0 + 29 * MINUTE))}
+    busy = topic_lag(extents, {0: 10}, {}, L)
+    assert windows_to_ingest(busy, T0 + 20 * MINUTE, materialized(), T0) == []
