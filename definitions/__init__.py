@@ -17,7 +17,11 @@ from definitions.resources import (
     QualityResource,
     spark_resource,
 )
-from definitions.schedules import hourly_training_job, hourly_training_schedule
+from definitions.schedules import (
+    daily_full_retrain_schedule,
+    hourly_training_job,
+    hourly_training_schedule,
+)
 from sensors.kafka_lag import kafka_lag_sensor
 from sensors.label_api import label_api_sensor
 from sensors.landing_files import landing_files_sensor
@@ -36,7 +40,7 @@ defs = dg.Definitions(
     # Spark session per run is the rule.
     executor=dg.in_process_executor,
     jobs=[full_retrain_job, hourly_training_job],
-    schedules=[hourly_training_schedule],
+    schedules=[hourly_training_schedule, daily_full_retrain_schedule],
     sensors=[kafka_lag_sensor, landing_files_sensor, label_api_sensor, automation_sensor],
     resources={
         "kafka": KafkaResource(),

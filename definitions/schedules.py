@@ -1,10 +1,11 @@
-"""The hourly incremental training run, as a schedule users see and toggle in the UI."""
+"""Training schedules users see and toggle in the UI: the hourly incremental update, and the
+daily full retrain that relearns the trees' structure."""
 
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from definitions.models import fraud_models
+from definitions.models import fraud_models, full_retrain_job
 from partitions import hourly_partitions
 
 HOUR = timedelta(hours=1)
@@ -36,11 +37,43 @@ def hourly_training_schedule(
     context: dg.ScheduleEvaluationContext,
 ) -> dg.RunRequest | dg.SkipReason:
     """The closed hour's training run, unless automation trained it."""
-    scheduled = context.scheduled_execution_time or datetime.now(UTC)
-    closed = scheduled.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - HOUR
-    if closed < hourly_partitions.start:
+    hour = _closed_hour(context)
+    if hour is None:
         return dg.SkipReason("no hour has closed since the partition start")
-    hour = hourly_partitions.get_partition_key_for_timestamp(closed.timestamp())
     if hour in context.instance.get_materialized_partitions(fraud_models.key):
         return dg.SkipReason(f"hour {hour} is already trained (by automation)")
     return dg.RunRequest(run_key=f"hourly-training:{hour}", partition_key=hour)
+
+
+DAILY_FULL_RETRAIN_SCHEDULE_DESCRIPTION = (
+    "At 02:45 UTC, retrains the three models from scratch on the last 30 days up to the hour "
+    "that just closed. Hourly updates refresh the forest's leaves and add boosting iterations but "
+    "keep the trees' structure; this relearns it from the latest data. Off: only hourly updates "
+    "(run `full_retrain_job` by hand when fraud patterns change)."
+)
+
+
+@dg.schedule(
+    job=full_retrain_job,
+    cron_schedule="45 2 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=DAILY_FULL_RETRAIN_SCHEDULE_DESCRIPTION,
+)
+def daily_full_retrain_schedule(
+    context: dg.ScheduleEvaluationContext,
+) -> dg.RunRequest | dg.SkipReason:
+    """A full retrain up to the hour that just closed, once a day."""
+    hour = _closed_hour(context)
+    if hour is None:
+        return dg.SkipReason("no hour has closed since the partition start")
+    return dg.RunRequest(run_key=f"full-retrain:{hour}", partition_key=hour)
+
+
+def _closed_hour(context: dg.ScheduleEvaluationContext) -> str | None:
+    """The partition key of the hour before the tick's, if the partitions reach it."""
+    scheduled = context.scheduled_execution_time or datetime.now(UTC)
+    closed = scheduled.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - HOUR
+    if closed < hourly_partitions.start:
+        return None
+    return hourly_partitions.get_partition_key_for_timestamp(closed.timestamp())

@@ -21,7 +21,7 @@ def tiny_models() -> FraudModels:
     rng = np.random.default_rng(0)
     features = rng.normal(size=(300, 2))
     labels = (features[:, 0] > 1.5).astype(int)
-    params = TrainingParams(trees=5, boosting_iterations=5, refresh_trees=1, min_labels=10)
+    params = TrainingParams(trees=5, boosting_iterations=5, min_labels=10)
     return FraudModels(["a", "b"], params).fit(features, labels)
 
 

@@ -7,7 +7,7 @@ from sklearn.metrics import roc_auc_score
 from fraudstream.models import FraudModels, NotEnoughData, TrainingParams
 
 COLUMNS = ["a", "b", "c", "d", "e"]
-PARAMS = TrainingParams(trees=30, boosting_iterations=30, refresh_trees=6, min_labels=50)
+PARAMS = TrainingParams(trees=30, boosting_iterations=30, min_labels=50)
 
 
 def data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -35,21 +35,38 @@ def test_each_model_ranks_fraud_well_after_a_full_fit(trained: FraudModels) -> N
 def test_an_update_uses_the_new_data_only_and_leaves_the_old_version_intact(
     trained: FraudModels,
 ) -> None:
-    old_trees = [tree.random_state for tree in trained.forest.estimators_]
+    def leaves(models: FraudModels) -> list[np.ndarray]:
+        return [tree.tree_.value.copy() for tree in models.forest.estimators_]
+
+    old_leaves = leaves(trained)
     old_iterations = trained.boosting.n_iter_
     updated = trained.update(*data(1_500, seed=3))
 
     assert updated is not trained
-    new_trees = [tree.random_state for tree in updated.forest.estimators_]
-    assert [tree.random_state for tree in trained.forest.estimators_] == old_trees
-    assert len(new_trees) == PARAMS.trees
-    # The oldest trees retired, the rest kept, fresh ones (trained on the new data) appended.
-    assert new_trees[: PARAMS.trees - PARAMS.refresh_trees] == old_trees[PARAMS.refresh_trees :]
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(trained), old_leaves, strict=True))
+    # The forest keeps its trees' structure and refreshes their leaves' class frequencies.
+    for old, new in zip(trained.forest.estimators_, updated.forest.estimators_, strict=True):
+        assert np.array_equal(old.tree_.threshold, new.tree_.threshold)
+    assert not all(np.array_equal(a, b) for a, b in zip(leaves(updated), old_leaves, strict=True))
     assert updated.boosting.n_iter_ == old_iterations + PARAMS.update_iterations
     assert updated.trained_rows == trained.trained_rows + 1_500
     features, labels = data(4_000, seed=4)
     for column in range(3):
         assert roc_auc_score(labels, updated.predict_proba(features)[:, column]) > 0.9
+
+
+def test_the_forest_follows_a_changed_fraud_rate_and_forgets_the_old_one(
+    trained: FraudModels,
+) -> None:
+    # New data: every transaction with a > 1.5 is now fraud (before: mostly genuine).
+    probe = np.column_stack([np.full(500, 1.8), np.random.default_rng(7).normal(size=(500, 4))])
+    before = trained.predict_proba(probe)[:, 0].mean()
+    models = trained
+    for seed in range(10, 16):
+        features, _ = data(1_500, seed=seed)
+        models = models.update(features, (features[:, 0] > 1.5).astype(int))
+    after = models.predict_proba(probe)[:, 0].mean()
+    assert after > before + 0.3, (before, after)
 
 
 def test_too_few_labels_or_one_class_is_a_clear_refusal(trained: FraudModels) -> None:

@@ -9,7 +9,7 @@ import pytest
 from definitions import defs
 from definitions.models import fraud_models
 from definitions.resources import KafkaResource, LabelApiResource, MongoResource
-from definitions.schedules import hourly_training_schedule
+from definitions.schedules import daily_full_retrain_schedule, hourly_training_schedule
 from fraudstream.config import StackRecord
 from fraudstream.kafka_admin import ensure_topic
 from fraudstream.mongo_store import MongoStore
@@ -119,13 +119,23 @@ def check_the_schedule(instance: dg.DagsterInstance) -> None:
     assert "already trained" in skipped.skip_message
 
 
-def test_every_sensor_and_the_schedule_run_by_default() -> None:
+def test_the_daily_full_retrain_covers_the_hour_that_just_closed() -> None:
+    when = datetime(2026, 11, 23, 2, 45, tzinfo=UTC)
+    request = daily_full_retrain_schedule(dg.build_schedule_context(scheduled_execution_time=when))
+    assert request.partition_key == "2026-11-23-01:00"
+    assert request.run_key == "full-retrain:2026-11-23-01:00"
+
+
+def test_every_sensor_and_schedule_runs_by_default() -> None:
     repository = defs.get_repository_def()
     for sensor in repository.sensor_defs:
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, sensor.name
         assert sensor.description, sensor.name
-    [schedule] = repository.schedule_defs
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    schedules = {schedule.name: schedule for schedule in repository.schedule_defs}
+    assert set(schedules) == {"hourly_training_schedule", "daily_full_retrain_schedule"}
+    for schedule in schedules.values():
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING, schedule.name
+        assert schedule.description, schedule.name
 
 
 def empty_topic(stack: StackRecord, name: str) -> str:

@@ -13,7 +13,7 @@ from fraudstream.training import TrainingPolicy, train_step
 COLUMNS = ["a", "b", "c"]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 POLICY = TrainingPolicy(
-    params=TrainingParams(trees=20, boosting_iterations=20, refresh_trees=4, min_labels=100),
+    params=TrainingParams(trees=20, boosting_iterations=20, min_labels=100),
     promotion_margin=0.05,
     settle=timedelta(0),
 )
