@@ -6,7 +6,10 @@
   fit's window. Trees trained on an hour's few hundred rows were weak: replacing 20 trees an
   hour with them left, after five hours, a forest of such trees;
 - gradient boosting (``HistGradientBoostingClassifier``, ~75x faster to fit than the classic one at
-  similar quality): an update adds boosting iterations fitted to the new data's residuals;
+  similar quality): new rows wait in the model until they make a chunk of 5 % of the full fit's
+  window, then add boosting iterations fitted to the chunk's residuals. Iterations fitted to each
+  hour's few hundred rows (a handful of frauds, weighted ~100x) overfit them: after 24 such
+  updates the model's Average Precision fell from 0.65 to 0.42;
 - logistic regression (standardisation + ``SGDClassifier`` with log loss): an update is a
   ``partial_fit`` pass over the new data, the scaler's statistics updated first.
 
@@ -52,6 +55,7 @@ class TrainingParams:
     boosting_iterations: int = 300
     boosting_learning_rate: float = 0.05
     update_iterations: int = 10
+    boosting_chunk_share: float = 0.05  # of the full fit's rows: new rows per boosting update
     min_labels: int = 100
     seed: int = 0
     threads: int = 2
@@ -70,6 +74,8 @@ class FraudModels:
     trained_rows: int = 0
     trained_frauds: int = 0
     window_rows: int = 0  # rows of the full fit: the weight the forest's leaves keep
+    # New rows the boosting has not learned from yet (a chunk fills across updates).
+    boosting_pending: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def is_fitted(self) -> bool:
@@ -128,10 +134,12 @@ class FraudModels:
                 window_rows=updated.window_rows,
                 seed=p.seed + updated.trained_rows,
             )
-            boosting = updated.boosting
-            boosting.set_params(
-                warm_start=True, max_iter=boosting.n_iter_ + p.update_iterations
-            ).fit(features, labels)
+            updated.boosting_pending = _boost_when_chunk_full(
+                updated.boosting,
+                _appended(updated.boosting_pending, features, labels),
+                chunk=max(p.min_labels, round(p.boosting_chunk_share * updated.window_rows)),
+                iterations=p.update_iterations,
+            )
             updated.scaler.partial_fit(features)
             updated.logistic.partial_fit(updated.scaler.transform(features), labels)
         updated.trained_rows += len(labels)
@@ -178,6 +186,31 @@ class FraudModels:
                 f"no {missing} transaction among {len(labels)} labels; both classes are needed"
             )
         return features, labels
+
+
+def _appended(
+    pending: tuple[np.ndarray, np.ndarray] | None, features: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    if pending is None:
+        return features, labels
+    return np.vstack([pending[0], features]), np.concatenate([pending[1], labels])
+
+
+def _boost_when_chunk_full(
+    boosting: HistGradientBoostingClassifier,
+    pending: tuple[np.ndarray, np.ndarray],
+    *,
+    chunk: int,
+    iterations: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Adds ``iterations`` fitted to the pending rows once they make a ``chunk`` holding both
+    classes (in place); returns the rows still pending."""
+    features, labels = pending
+    if len(labels) < chunk or len(np.unique(labels)) < 2:
+        return pending
+    boosting.set_params(warm_start=True, max_iter=boosting.n_iter_ + iterations)
+    boosting.fit(features, labels)
+    return None
 
 
 def refresh_leaves(

@@ -69,6 +69,20 @@ def test_the_forest_follows_a_changed_fraud_rate_and_forgets_the_old_one(
     assert after > before + 0.3, (before, after)
 
 
+def test_boosting_learns_from_new_rows_once_they_make_a_chunk(trained: FraudModels) -> None:
+    chunk = round(PARAMS.boosting_chunk_share * trained.window_rows)  # 300 rows
+    features, labels = data(2_000, seed=20)
+    features, labels = features[labels == 0][:200], labels[labels == 0][:200]
+    features[:60], labels[:60] = data(60, seed=21)[0], 1  # both classes, fewer than a chunk
+    first = trained.update(features, labels)
+    assert first.boosting.n_iter_ == trained.boosting.n_iter_
+    assert len(first.boosting_pending[1]) == 200 < chunk
+    second = first.update(features, labels)
+    assert second.boosting.n_iter_ == trained.boosting.n_iter_ + PARAMS.update_iterations
+    assert second.boosting_pending is None
+    assert first.boosting.n_iter_ == trained.boosting.n_iter_  # the parent is left intact
+
+
 def test_too_few_labels_or_one_class_is_a_clear_refusal(trained: FraudModels) -> None:
     features, labels = data(1_000, seed=5)
     with pytest.raises(NotEnoughData, match="fewer than the 50"):
