@@ -10,11 +10,19 @@ from fraudstream import config
 from fraudstream.excel_export import export_day
 from partitions import daily_partitions
 
+DAY_SO_FAR = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
+
 
 @dg.asset(
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[transactions, ensemble_predictions],
+    # Today's partition exists while the day fills; its later windows do not exist yet, and an
+    # automation backfill that includes it must not fail on them (it did, taking the features
+    # requested in the same backfill down with it).
+    deps=[
+        dg.AssetDep(asset, partition_mapping=DAY_SO_FAR)
+        for asset in (transactions, ensemble_predictions)
+    ],
     group_name="export",
     automation_condition=export_refresh,
     kinds={"excel", "mongodb"},
