@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fraudstream import config  # noqa: E402
+from fraudstream.mongo_store import documents_per_window  # noqa: E402
 from fraudstream.simulator.delivery import TransactionPublisher, deliver  # noqa: E402
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.stack.dagster_api import DagsterApi  # noqa: E402
@@ -60,16 +61,6 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, poll: float
     return time.monotonic() - started
 
 
-def per_window(db: Database, collection: str, keys: list[str]) -> dict[str, int]:
-    rows = db[collection].aggregate(
-        [
-            {"$match": {"partition_key": {"$in": keys}}},
-            {"$group": {"_id": "$partition_key", "n": {"$sum": 1}}},
-        ]
-    )
-    return {row["_id"]: row["n"] for row in rows}
-
-
 def expected_counts(frame: pd.DataFrame) -> dict[str, int]:
     keys = frame["tx_datetime"].map(lambda t: partition_key(window_start(t.to_pydatetime())))
     return keys.value_counts().to_dict()
@@ -77,7 +68,7 @@ def expected_counts(frame: pd.DataFrame) -> dict[str, int]:
 
 def all_scored(db: Database, expected: dict[str, int]) -> Callable[[], bool]:
     keys = list(expected)
-    return lambda: per_window(db, "ensemble_results", keys) == expected
+    return lambda: documents_per_window(db, "ensemble_results", keys) == expected
 
 
 class Bench:
@@ -140,7 +131,6 @@ class Bench:
         started = time.monotonic()
         wait_until(all_scored(self.db, day), 3600, "the automated catch-up scored", poll=5)
         automated_s = time.monotonic() - started
-        runs_automated = len(self.api.runs(["SUCCESS", "FAILURE"]))
         self.settle()
 
         for name in SENSORS_OFF_FOR_BASELINE:
@@ -160,7 +150,6 @@ class Bench:
         samples = self.freshness()
         return {
             "automated_s": automated_s,
-            "automated_runs": runs_automated,
             "baseline_s": baseline_s,
             "failed_runs": len(failed),
             "samples": samples,
@@ -182,7 +171,7 @@ class Bench:
             expected = expected_counts(frames[previous.start])
             self.publisher.publish(frame[closing].head(50))  # the watermark passes previous.end
             ingested = wait_until(
-                lambda: per_window(self.db, "transactions", list(expected)) == expected,  # noqa: B023
+                lambda: documents_per_window(self.db, "transactions", list(expected)) == expected,  # noqa: B023
                 900,
                 f"window {previous} ingested",
             )

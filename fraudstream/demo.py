@@ -21,6 +21,7 @@ from pymongo.database import Database
 from fraudstream import config
 from fraudstream.kafka_admin import ensure_topic
 from fraudstream.metrics import alert_metrics, ranking_metrics
+from fraudstream.mongo_store import documents_per_window
 from fraudstream.simulator.delivery import TransactionPublisher, deliver
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.stack.embedded import EmbeddedStack
@@ -103,11 +104,8 @@ def run_demo(state_dir: Path, settings: DemoSettings, *, exit_after: bool) -> in
 
 
 def measure(db: Database, history: TimeRange) -> Progress:
-    def per_window(collection: str) -> dict[str, int]:
-        rows = db[collection].aggregate([{"$group": {"_id": "$partition_key", "n": {"$sum": 1}}}])
-        return {row["_id"]: row["n"] for row in rows}
-
-    ingested, scored = per_window("transactions"), per_window("ensemble_results")
+    ingested = documents_per_window(db, "transactions")
+    scored = documents_per_window(db, "ensemble_results")
     return Progress(
         ingested=sum(ingested.values()),
         scored=sum(scored.values()),

@@ -216,6 +216,18 @@ class MongoStore:
                 raise RuntimeError(f"MongoDB {what} failed: {error}") from error
 
 
+def documents_per_window(
+    db: Database, collection: str, keys: Sequence[str] | None = None
+) -> dict[str, int]:
+    """How many documents of ``collection`` each window (``partition_key``) holds; only the
+    windows in ``keys`` when given."""
+    match = [] if keys is None else [{"$match": {"partition_key": {"$in": list(keys)}}}]
+    rows = db[collection].aggregate(
+        [*match, {"$group": {"_id": "$partition_key", "n": {"$sum": 1}}}]
+    )
+    return {row["_id"]: row["n"] for row in rows}
+
+
 def _duplicate_ids(error: BulkWriteError, documents: Sequence[dict[str, Any]]) -> set[Any]:
     """The ids an unordered insert refused as duplicates; any other write error is re-raised."""
     duplicates = set()

@@ -18,6 +18,7 @@ import pytest
 from pymongo import MongoClient
 
 from fraudstream.config import StackRecord
+from fraudstream.mongo_store import documents_per_window
 from fraudstream.stack.dagster_api import DagsterApi
 from fraudstream.stack.embedded import EmbeddedStack
 from fraudstream.windows import WINDOW, partition_key, window_start
@@ -62,9 +63,7 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def counts_by_window(record: StackRecord, collection: str) -> dict[str, int]:
-    db = MongoClient(record.mongo_uri).fraudstream
-    grouped = db[collection].aggregate([{"$group": {"_id": "$partition_key", "n": {"$sum": 1}}}])
-    return {row["_id"]: row["n"] for row in grouped}
+    return documents_per_window(MongoClient(record.mongo_uri).fraudstream, collection)
 
 
 def test_two_hours_of_history_flow_to_checked_predictions_by_themselves(
