@@ -22,9 +22,11 @@ hourly_partitions = dg.TimeWindowPartitionsDefinition(
 )
 
 # The export cadence: a day's partition covers its 144 10-minute windows. The current day exists
-# (end_offset=1) so its workbooks can be refreshed while it fills.
+# (end_offset=1) so its workbooks can be refreshed while it fills. It starts at midnight of the
+# partition start's day: starting at the partition start itself, the windows before the first
+# midnight belonged to no day and were never exported.
 daily_partitions = dg.TimeWindowPartitionsDefinition(
-    start=partition_start(),
+    start=partition_start().replace(hour=0, minute=0, second=0, microsecond=0),
     cron_schedule="0 0 * * *",
     fmt="%Y-%m-%d",
     timezone="UTC",
