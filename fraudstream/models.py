@@ -94,6 +94,10 @@ class FraudModels:
                 n_jobs=p.threads,
                 random_state=p.seed,
             ).fit(features, labels)
+            # Predict in one thread: two threads add the trees' votes under a lock in arbitrary
+            # order, so the same rows scored twice differed in the last bit. Same speed measured
+            # on 200,000 rows (0.093 s vs 0.091 s).
+            forest.set_params(n_jobs=1)
             boosting = HistGradientBoostingClassifier(
                 max_iter=p.boosting_iterations,
                 learning_rate=p.boosting_learning_rate,
