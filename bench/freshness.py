@@ -4,7 +4,8 @@ catch-up costs through the automation versus one run per window.
 On a fresh embedded stack with the Dagster daemon at its default intervals (sensors every 30 s,
 automation every 30 s), only Kafka producers and the landing directory act, as users would:
 
-1. warm-up: two hours of history with labels; the sensors and automation ingest, train and score;
+1. warm-up: hours of history with labels (enough labelled frauds for a first model at any time
+   of day); the sensors and automation ingest, train and score;
 2. catch-up through the automation: one day (144 windows) published at once; time until every
    window has its `ensemble_results` (the lag sensor's ranges, automation backfills, training);
 3. one run per window: the next day, with the sensors off, as 144 runs of transactions ->
@@ -83,7 +84,9 @@ class Bench:
         self.live_start = window_start(now) - (args.samples + 2) * WINDOW
         self.baseline = TimeRange(self.live_start - catch_up, self.live_start)
         self.automated = TimeRange(self.baseline.start - catch_up, self.baseline.start)
-        self.warm_up = TimeRange(self.automated.start - timedelta(hours=2), self.automated.start)
+        self.warm_up = TimeRange(
+            self.automated.start - timedelta(hours=args.warm_up_hours), self.automated.start
+        )
 
     def run(self) -> None:
         os.environ["FRAUDSTREAM_STATE_DIR"] = str(self.state)
@@ -209,6 +212,7 @@ def main() -> None:
     parser.add_argument("--tx-per-day", type=int, default=10_000)
     parser.add_argument("--samples", type=int, default=4, help="live windows timed")
     parser.add_argument("--catch-up-windows", type=int, default=144)
+    parser.add_argument("--warm-up-hours", type=float, default=12)
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fraudstream-freshness-") as state:
