@@ -121,7 +121,8 @@ class QualityResource(dg.ConfigurableResource):
 
 
 def spark_resource() -> PySparkResource:
-    """One Spark session per run (dagster-pyspark); master from FRAUDSTREAM_SPARK_MASTER."""
+    """One Spark session per run (dagster-pyspark); master from FRAUDSTREAM_SPARK_MASTER, executor
+    sizing from FRAUDSTREAM_SPARK_EXECUTOR_* (docs/deploy.md)."""
     return PySparkResource(
         spark_config={
             "spark.master": config.spark_master(),
@@ -132,5 +133,6 @@ def spark_resource() -> PySparkResource:
             "spark.sql.execution.arrow.pyspark.enabled": "true",
             "spark.ui.showConsoleProgress": "false",
             "spark.driver.memory": config.spark_driver_memory(),
+            **config.spark_cluster_settings(),
         }
     )

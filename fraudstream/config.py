@@ -87,6 +87,25 @@ def spark_driver_memory() -> str:
     return env("SPARK_DRIVER_MEMORY", "2g")
 
 
+# FRAUDSTREAM_SPARK_<suffix> -> Spark setting, for a spark:// cluster (unset: Spark's default)
+_SPARK_CLUSTER_SETTINGS = {
+    "DRIVER_HOST": "spark.driver.host",
+    "EXECUTOR_MEMORY": "spark.executor.memory",
+    "EXECUTOR_CORES": "spark.executor.cores",
+    "CORES_MAX": "spark.cores.max",
+}
+
+
+def spark_cluster_settings() -> dict[str, str]:
+    """Executor sizing and the driver's address as executors see it (``FRAUDSTREAM_SPARK_
+    DRIVER_HOST``, ``_EXECUTOR_MEMORY``, ``_EXECUTOR_CORES``, ``_CORES_MAX``), where set."""
+    return {
+        key: value
+        for suffix, key in _SPARK_CLUSTER_SETTINGS.items()
+        if (value := env("SPARK_" + suffix))
+    }
+
+
 @dataclass(frozen=True)
 class StackRecord:
     """What ``fraudstream up`` wrote about the services it runs (``<state dir>/stack.json``)."""
@@ -175,3 +194,66 @@ def kafka_group_id() -> str:
 
 def mongo_database() -> str:
     return env("MONGO_DATABASE", "fraudstream")
+
+
+def mongo_client_options() -> dict[str, object]:
+    """Credentials and TLS for MongoDB, kept out of the URI (so a logged URI holds no secret):
+    ``FRAUDSTREAM_MONGO_USERNAME`` / ``_PASSWORD`` (``_AUTH_SOURCE``, default admin),
+    ``FRAUDSTREAM_MONGO_TLS_CA_FILE`` and ``_TLS_CERT_KEY_FILE`` (either turns TLS on)."""
+    options: dict[str, object] = {}
+    username, password = env("MONGO_USERNAME"), env("MONGO_PASSWORD")
+    if bool(username) != bool(password):
+        raise ValueError(
+            "FRAUDSTREAM_MONGO_USERNAME and FRAUDSTREAM_MONGO_PASSWORD go together: set both "
+            "(or neither, for a server without authentication)."
+        )
+    if username:
+        options |= {
+            "username": username,
+            "password": password,
+            "authSource": env("MONGO_AUTH_SOURCE", "admin"),
+        }
+    tls_files = {"tlsCAFile": env("MONGO_TLS_CA_FILE"),
+                 "tlsCertificateKeyFile": env("MONGO_TLS_CERT_KEY_FILE")}  # fmt: skip
+    if any(tls_files.values()):
+        options |= {"tls": True} | {k: v for k, v in tls_files.items() if v}
+    return options
+
+
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+# FRAUDSTREAM_KAFKA_<suffix> -> kafka-python client option
+_KAFKA_SECURITY_SETTINGS = {
+    "SASL_MECHANISM": "sasl_mechanism",
+    "SASL_USERNAME": "sasl_plain_username",
+    "SASL_PASSWORD": "sasl_plain_password",
+    "SSL_CAFILE": "ssl_cafile",
+    "SSL_CERTFILE": "ssl_certfile",
+    "SSL_KEYFILE": "ssl_keyfile",
+}
+
+
+def kafka_client_options() -> dict[str, object]:
+    """TLS and SASL for every Kafka client (consumer, producer, admin), from
+    ``FRAUDSTREAM_KAFKA_SECURITY_PROTOCOL`` (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL) and
+    ``FRAUDSTREAM_KAFKA_SASL_MECHANISM`` / ``_SASL_USERNAME`` / ``_SASL_PASSWORD`` /
+    ``_SSL_CAFILE`` / ``_SSL_CERTFILE`` / ``_SSL_KEYFILE``."""
+    protocol = env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
+    if protocol not in KAFKA_SECURITY_PROTOCOLS:
+        raise ValueError(
+            f"FRAUDSTREAM_KAFKA_SECURITY_PROTOCOL={protocol!r} is not one of "
+            f"{', '.join(KAFKA_SECURITY_PROTOCOLS)}"
+        )
+    options: dict[str, object] = {"security_protocol": protocol} if protocol != "PLAINTEXT" else {}
+    for suffix, option in _KAFKA_SECURITY_SETTINGS.items():
+        value = env("KAFKA_" + suffix)
+        if value:
+            options[option] = value
+    if protocol.startswith("SASL") and "sasl_mechanism" not in options:
+        options["sasl_mechanism"] = "PLAIN"
+    return options
+
+
+def webserver_host() -> str:
+    """Interface the Dagster webserver listens on (``FRAUDSTREAM_WEBSERVER_HOST``): loopback
+    unless told otherwise, so the UI (which can launch runs) is not exposed by accident."""
+    return env("WEBSERVER_HOST", "127.0.0.1")

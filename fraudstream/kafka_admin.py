@@ -6,7 +6,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
 
-from fraudstream.config import ServiceUnavailable
+from fraudstream.config import ServiceUnavailable, kafka_client_options
 
 DEFAULT_PARTITIONS = 4  # an even share for two ingestion workers
 # kafka-python waits 30 s to give up on an unreachable broker by default; say so sooner.
@@ -27,7 +27,7 @@ def admin_client(bootstrap: str, **client_options: object) -> KafkaAdminClient:
             bootstrap_servers=bootstrap,
             client_id="fraudstream-admin",
             bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
-            **client_options,
+            **(kafka_client_options() | client_options),
         )
     except CONNECT_ERRORS:
         raise broker_unreachable(bootstrap) from None

@@ -23,7 +23,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from fraudstream.config import ServiceUnavailable
+from fraudstream.config import ServiceUnavailable, kafka_client_options
 from fraudstream.kafka_admin import BOOTSTRAP_TIMEOUT_MS, CONNECT_ERRORS, broker_unreachable
 
 # Measured on 2 cores (DESIGN.md): 5-10k records per poll and multi-MB fetches saturate the decoder.
@@ -45,12 +45,13 @@ STALL_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class KafkaSettings:
-    """How to reach the topic; ``client_options`` pass through to kafka-python (TLS, SASL)."""
+    """How to reach the topic; ``client_options`` pass through to kafka-python (TLS, SASL; by
+    default from the ``FRAUDSTREAM_KAFKA_*`` security variables)."""
 
     bootstrap_servers: str
     topic: str
     group_id: str
-    client_options: dict[str, object] = field(default_factory=dict)
+    client_options: dict[str, object] = field(default_factory=kafka_client_options)
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,12 @@ from pymongo.errors import (
     BulkWriteError,
     ConnectionFailure,
     NetworkTimeout,
+    OperationFailure,
     PyMongoError,
 )
 
 from fraudstream.batching import batches
-from fraudstream.config import ServiceUnavailable
+from fraudstream.config import ServiceUnavailable, mongo_client_options
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ DUPLICATE_KEY = 11000
 _RETRYABLE = (AutoReconnect, NetworkTimeout)
 
 T = TypeVar("T")
+AUTHENTICATION_FAILED = 18  # MongoDB's error code
 
 
 class MongoStore:
@@ -53,7 +55,11 @@ class MongoStore:
     def connect(cls, uri: str, database: str, *, timeout_ms: int = 5_000) -> MongoStore:
         """Connect and verify the server answers; a clear error if it does not."""
         client: MongoClient = MongoClient(
-            uri, serverSelectionTimeoutMS=timeout_ms, tz_aware=True, appname="fraudstream"
+            uri,
+            serverSelectionTimeoutMS=timeout_ms,
+            tz_aware=True,
+            appname="fraudstream",
+            **mongo_client_options(),
         )
         try:
             client.admin.command("ping")
@@ -62,6 +68,15 @@ class MongoStore:
             raise ServiceUnavailable(
                 f"MongoDB at {_redact(uri)} is not reachable ({type(error).__name__}): start it "
                 "(`fraudstream up`) or point FRAUDSTREAM_MONGO_URI at a running server."
+            ) from None
+        except OperationFailure as error:
+            client.close()
+            if error.code != AUTHENTICATION_FAILED:
+                raise
+            raise ServiceUnavailable(
+                f"MongoDB at {_redact(uri)} refused the credentials: check "
+                "FRAUDSTREAM_MONGO_USERNAME, FRAUDSTREAM_MONGO_PASSWORD and "
+                "FRAUDSTREAM_MONGO_AUTH_SOURCE (the database the user was created in)."
             ) from None
         return cls(client, database, uri)
 

@@ -17,6 +17,7 @@ import orjson
 import pandas as pd
 from kafka import KafkaProducer
 
+from fraudstream.config import kafka_client_options
 from fraudstream.kafka_admin import BOOTSTRAP_TIMEOUT_MS, CONNECT_ERRORS, broker_unreachable
 from fraudstream.simulator.label_feed import append_labels
 
@@ -57,7 +58,7 @@ class TransactionPublisher:
                 linger_ms=20,
                 batch_size=512 * 1024,
                 bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
-                **client_options,
+                **(kafka_client_options() | client_options),
             )
         except CONNECT_ERRORS:
             raise broker_unreachable(bootstrap) from None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from fraudstream.config import ServiceUnavailable
+from fraudstream.config import ServiceUnavailable, webserver_host
 from fraudstream.stack.processes import free_port, spawn, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +57,8 @@ def webserver_answers(url: str) -> bool:
 def start_dagster(
     state_dir: Path, env: dict[str, str], processes: dict[str, int], preferred_port: bool
 ) -> str:
-    """Start the daemon and the webserver (127.0.0.1); returns the UI's URL once it answers."""
+    """Start the daemon and the webserver (on 127.0.0.1 unless FRAUDSTREAM_WEBSERVER_HOST says
+    otherwise); returns the UI's URL once it answers."""
     workspace = REPO_ROOT / "workspace.yaml"
     if not workspace.exists():
         raise ServiceUnavailable(
@@ -89,7 +90,7 @@ def start_dagster(
     )
     port = free_port(WEBSERVER_PORT if preferred_port else None)
     processes["dagster-webserver"] = spawn(
-        [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w",
+        [str(bin_dir / "dagster-webserver"), "-h", webserver_host(), "-p", str(port), "-w",
          str(workspace)],
         logs / "dagster-webserver.log",
         env=env,
