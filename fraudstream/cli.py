@@ -52,13 +52,14 @@ def _state_dir(args: argparse.Namespace) -> Path:
 def cmd_up(args: argparse.Namespace) -> int:
     stack = EmbeddedStack(_state_dir(args))
     started = time.monotonic()
-    record = stack.up(dagster=not args.no_dagster)
+    record = stack.up(dagster=not args.no_dagster, postgres=args.postgres)
     print(f"fraudstream stack is up in {stack.state_dir} ({time.monotonic() - started:.1f}s)")
     print(f"  kafka      {record.kafka_bootstrap}  (topic {config.kafka_topic()})")
     print(f"  mongodb    {record.mongo_uri}")
     print(f"  label API  {record.label_api_url}")
     if record.dagster_url:
         print(f"  dagster    {record.dagster_url}  (webserver + daemon; sensors and automation on)")
+        print(f"  storage    {record.dagster_storage or 'SQLite in the state dir'}")
     print("Use `eval $(fraudstream env)` to point other programs at it.")
     return 0
 
@@ -180,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = command("up", cmd_up, "start the embedded services (idempotent)")
     up.add_argument("--no-dagster", action="store_true", help="do not start Dagster")
+    up.add_argument(
+        "--postgres",
+        action="store_true",
+        help="Dagster's storage in a PostgreSQL server of the stack (the machine's initdb/pg_ctl) "
+        "instead of SQLite",
+    )
     command("env", cmd_env, "print export lines for the running stack")
     command("status", cmd_status, "health of every service and the topic's lag")
     command("down", cmd_down, "stop every service of the stack")

@@ -116,6 +116,7 @@ class StackRecord:
     processes: dict[str, int]
     started_at: str
     dagster_url: str | None = None
+    dagster_storage: str | None = None  # Postgres URL (no password) when asked, else SQLite
 
     @classmethod
     def load(cls, directory: Path) -> StackRecord | None:

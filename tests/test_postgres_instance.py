@@ -1,7 +1,8 @@
 """Dagster on Postgres: the production instance (`docker/dagster.yaml`) against a real PostgreSQL
 server the tests start themselves (initdb / pg_ctl from the machine): a partitioned
 materialization through the CLI read back from Postgres, a sensor tick and its cursor written by
-the daemon, a schedule's state written by one instance and read by another."""
+the daemon, a schedule's state written by one instance and read by another; and the embedded
+stack's `fraudstream up --postgres`."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from dagster._core.scheduler.instigation import InstigatorState, InstigatorType
 
 from fraudstream.config import StackRecord
 from fraudstream.mongo_store import MongoStore
+from fraudstream.stack.embedded import EmbeddedStack
 from fraudstream.stack.postgres import PostgresServer, postgres_bin_dir, start_postgres
-from fraudstream.stack.processes import spawn, terminate
+from fraudstream.stack.processes import is_running, spawn, terminate
 from tests.producing import RecordProducer
 from tests.test_transactions_asset import publish_hour
 
@@ -226,3 +228,40 @@ def test_a_schedule_stopped_by_one_instance_is_stopped_for_another(
     assert status() == "STOPPED"
     dagster_cli(production_env, "schedule", "start", "hourly_training_schedule")
     assert status() == "RUNNING"
+
+
+def test_fraudstream_up_with_postgres_keeps_dagster_state_in_its_own_server() -> None:
+    state = Path(tempfile.mkdtemp(prefix="fraudstream-up-")) / ".fraudstream"
+    if os.geteuid() == 0:
+        with pytest.raises(PermissionError, match="cannot enter"):
+            EmbeddedStack(state, preferred_ports=False).up(dagster=True, postgres=True)
+        EmbeddedStack(state, preferred_ports=False).down()
+        state.parent.chmod(0o711)  # the postgres user may now pass through to its directory
+    stack = EmbeddedStack(state, preferred_ports=False)
+
+    def stack_env(record: StackRecord) -> dict[str, str]:
+        port = record.dagster_storage.rsplit(":", 1)[1].split("/")[0]
+        return {"DAGSTER_POSTGRES_HOST": "127.0.0.1", "DAGSTER_POSTGRES_PORT": port,
+                "DAGSTER_POSTGRES_USER": "dagster", "DAGSTER_POSTGRES_DB": "dagster",
+                "DAGSTER_POSTGRES_PASSWORD": (state / "postgres.password").read_text()}  # fmt: skip
+
+    try:
+        record = stack.up(dagster=True, postgres=True)
+        assert record.dagster_storage.startswith("postgresql://dagster@127.0.0.1:")
+        assert (state / "postgres.password").stat().st_mode & 0o077 == 0
+        assert stack.up(dagster=True, postgres=True) == record  # idempotent: reused as it is
+        wait_for(
+            lambda: storage_tables(stack_env(record)).get("daemon_heartbeats", 0) > 0,
+            60,
+            "the daemon's heartbeats in the stack's Postgres",
+        )
+        first = record.processes["postgres"]
+        stack.down()
+        assert not is_running(first)
+        # Started again, the same cluster: Dagster's history is still there.
+        record = stack.up(dagster=True, postgres=True)
+        assert storage_tables(stack_env(record))["daemon_heartbeats"] > 0
+        assert not list((state / "dagster").rglob("*.db"))
+    finally:
+        stack.down()
+        shutil.rmtree(state.parent, ignore_errors=True)

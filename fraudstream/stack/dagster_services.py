@@ -1,8 +1,10 @@
 """The Dagster webserver and daemon of the embedded stack, on the state dir's instance.
 
-The instance lives in ``<state dir>/dagster`` (SQLite storage; ``dagster.yaml`` written here:
-queued runs, run retries, no telemetry). Both processes load the code location through the
-repository's ``workspace.yaml`` with the stack's ``FRAUDSTREAM_*`` settings in their environment.
+The instance lives in ``<state dir>/dagster`` (``dagster.yaml`` written here: queued runs, run
+retries, no telemetry), its storage in SQLite files beside it or, when asked, in the stack's
+PostgreSQL server (``DAGSTER_POSTGRES_*`` in the processes' environment). Both processes load the
+code location through the repository's ``workspace.yaml`` with the stack's ``FRAUDSTREAM_*``
+settings in their environment.
 """
 
 from __future__ import annotations
@@ -40,10 +42,22 @@ telemetry:
 """
 
 
-def dagster_home(state_dir: Path) -> Path:
+POSTGRES_STORAGE_YAML = """\
+storage:
+  postgres:
+    postgres_db:
+      hostname: {env: DAGSTER_POSTGRES_HOST}
+      port: {env: DAGSTER_POSTGRES_PORT}
+      db_name: {env: DAGSTER_POSTGRES_DB}
+      username: {env: DAGSTER_POSTGRES_USER}
+      password: {env: DAGSTER_POSTGRES_PASSWORD}
+"""
+
+
+def dagster_home(state_dir: Path, *, postgres: bool = False) -> Path:
     home = state_dir / "dagster"
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    (home / "dagster.yaml").write_text(INSTANCE_YAML + (POSTGRES_STORAGE_YAML if postgres else ""))
     return home
 
 
@@ -55,17 +69,23 @@ def webserver_answers(url: str) -> bool:
 
 
 def start_dagster(
-    state_dir: Path, env: dict[str, str], processes: dict[str, int], preferred_port: bool
+    state_dir: Path,
+    env: dict[str, str],
+    processes: dict[str, int],
+    preferred_port: bool,
+    *,
+    postgres: bool = False,
 ) -> str:
     """Start the daemon and the webserver (on 127.0.0.1 unless FRAUDSTREAM_WEBSERVER_HOST says
-    otherwise); returns the UI's URL once it answers."""
+    otherwise); returns the UI's URL once it answers. With ``postgres``, the instance's storage
+    is the server described by the ``DAGSTER_POSTGRES_*`` entries of ``env``."""
     workspace = REPO_ROOT / "workspace.yaml"
     if not workspace.exists():
         raise ServiceUnavailable(
             f"{workspace} is missing: Dagster runs from a clone of the fraudstream repository "
             "(pip install -e .); use `fraudstream up --no-dagster` otherwise."
         )
-    home = dagster_home(state_dir)
+    home = dagster_home(state_dir, postgres=postgres)
     env = {**env, "DAGSTER_HOME": str(home), "FRAUDSTREAM_STATE_DIR": str(state_dir)}
     logs = state_dir / "logs"
     bin_dir = Path(sys.executable).parent

@@ -8,6 +8,7 @@ started. ``up`` is idempotent: a healthy running stack is reused as it is.
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from fraudstream.config import ServiceUnavailable, StackRecord
 from fraudstream.kafka_admin import DEFAULT_PARTITIONS, broker_answers, ensure_topic
 from fraudstream.stack import binaries
 from fraudstream.stack.dagster_services import start_dagster, webserver_answers
+from fraudstream.stack.postgres import PostgresServer, start_postgres
 from fraudstream.stack.processes import free_port, is_running, spawn, terminate, wait_until
 
 PREFERRED_PORTS = {"mongodb": 27017, "kafka": 9092, "label-api": 8765}
@@ -62,12 +64,20 @@ class EmbeddedStack:
         self.logs = self.state_dir / "logs"
 
     def up(
-        self, *, topic_partitions: int = DEFAULT_PARTITIONS, dagster: bool = False
+        self,
+        *,
+        topic_partitions: int = DEFAULT_PARTITIONS,
+        dagster: bool = False,
+        postgres: bool = False,
     ) -> StackRecord:
         """Start what is not running, wait until healthy, create the topic; returns the record.
-        With ``dagster``, also the Dagster daemon and webserver on the state dir's instance."""
+        With ``dagster``, also the Dagster daemon and webserver on the state dir's instance,
+        whose storage is SQLite or, with ``postgres``, a PostgreSQL server of the stack."""
         record = StackRecord.load(self.state_dir)
-        wanted = record is not None and (record.dagster_url is not None or not dagster)
+        wanted = record is not None and (
+            not dagster
+            or (record.dagster_url is not None and bool(record.dagster_storage) == postgres)
+        )
         if record and wanted and all(status.healthy for status in self.status()):
             return record
         if record:
@@ -79,15 +89,19 @@ class EmbeddedStack:
             label_api = self._start_label_api(processes)
             self._check_external(mongo_uri, kafka)
             ensure_topic(kafka, config.kafka_topic(), topic_partitions)
-            dagster_url = None
+            dagster_url = dagster_storage = None
             if dagster:
                 settings = {
                     "FRAUDSTREAM_MONGO_URI": mongo_uri,
                     "FRAUDSTREAM_KAFKA_BOOTSTRAP": kafka,
                     "FRAUDSTREAM_LABEL_API_URL": label_api,
                 }
+                if postgres:
+                    server = self._start_postgres(processes)
+                    settings |= server.dagster_env()
+                    dagster_storage = server.url
                 dagster_url = start_dagster(
-                    self.state_dir, settings, processes, self.preferred_ports
+                    self.state_dir, settings, processes, self.preferred_ports, postgres=postgres
                 )
         except BaseException:
             for pid in processes.values():
@@ -100,6 +114,7 @@ class EmbeddedStack:
             processes=processes,
             started_at=StackRecord.now(),
             dagster_url=dagster_url,
+            dagster_storage=dagster_storage,
         )
         record.save(self.state_dir)
         return record
@@ -159,6 +174,22 @@ class EmbeddedStack:
         uri = f"mongodb://127.0.0.1:{port}"
         wait_until(lambda: mongo_answers(uri), START_TIMEOUT, "MongoDB", log)
         return uri
+
+    def _start_postgres(self, processes: dict[str, int]) -> PostgresServer:
+        """Dagster's storage in ``<state dir>/postgres``; its password, generated on first use,
+        in ``<state dir>/postgres.password`` (readable by this user only)."""
+        secret = self.state_dir / "postgres.password"
+        if not secret.exists():
+            secret.touch(mode=0o600)
+            secret.write_text(secrets.token_hex(16))
+        server = start_postgres(
+            self.state_dir / "postgres",
+            user="dagster",
+            password=secret.read_text(),
+            database="dagster",
+        )
+        processes["postgres"] = server.pid
+        return server
 
     def _start_kafka(self, processes: dict[str, int]) -> str:
         port = self._port("kafka")

@@ -44,6 +44,16 @@ class PostgresServer:
     password: str
     database: str
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's pid (a process group of its own, as ``terminate`` needs)."""
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+
+    @property
+    def url(self) -> str:
+        """Where Dagster's data is, without the password (fit for records and messages)."""
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
     def dagster_env(self) -> dict[str, str]:
         """The variables ``docker/dagster.yaml`` reads its storage settings from."""
         return {
@@ -79,9 +89,9 @@ class PostgresServer:
 
 
 def start_postgres(home: Path, *, user: str, password: str, database: str) -> PostgresServer:
-    """Initialise a cluster in ``home/data`` and start it on a free loopback port. As root, the
-    server runs as the ``postgres`` user and ``home`` is handed to it (its parents must be
-    traversable by that user, as ``/tmp`` is)."""
+    """Start the cluster in ``home/data`` on a free loopback port, initialising it (and creating
+    ``database``) the first time. As root, the server runs as the ``postgres`` user and ``home``
+    is handed to it (its parents must be traversable by that user, as ``/tmp`` is)."""
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
         raise FileNotFoundError(
@@ -89,7 +99,26 @@ def start_postgres(home: Path, *, user: str, password: str, database: str) -> Po
             "install the server package (Debian: apt-get install postgresql)."
         )
     home.mkdir(parents=True, exist_ok=True)
-    data_dir, password_file = home / "data", home / "password"
+    data_dir = home / "data"
+    fresh = not (data_dir / "PG_VERSION").exists()
+    if fresh:
+        _init_cluster(bin_dir, home, data_dir, user, password)
+    port = free_port(None)
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={home}"
+    _run(bin_dir / "pg_ctl", "-D", data_dir, "-o", options, "-l", home / "server.log",
+         "-w", "start")  # fmt: skip
+    server = PostgresServer(data_dir, bin_dir, port, user, password, "postgres")
+    return server.create_database(database) if fresh else replace(server, database=database)
+
+
+def _init_cluster(bin_dir: Path, home: Path, data_dir: Path, user: str, password: str) -> None:
+    if os.geteuid() == 0 and (blocked := _first_untraversable(home, pwd.getpwnam(SERVER_USER))):
+        raise PermissionError(
+            f"PostgreSQL runs as the {SERVER_USER!r} user (initdb refuses root), which cannot "
+            f"enter {blocked}: keep the state dir under a directory it can traverse (e.g. "
+            "FRAUDSTREAM_STATE_DIR=/var/tmp/fraudstream), or run as a non-root user."
+        )
+    password_file = home / "password"
     password_file.write_text(password)
     if os.geteuid() == 0:
         server = pwd.getpwnam(SERVER_USER)
@@ -100,13 +129,6 @@ def start_postgres(home: Path, *, user: str, password: str, database: str) -> Po
              "--auth=scram-sha-256", "--encoding=UTF8", "--no-instructions")  # fmt: skip
     finally:
         password_file.unlink()
-    port = free_port(None)
-    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={home}"
-    _run(bin_dir / "pg_ctl", "-D", data_dir, "-o", options, "-l", home / "server.log",
-         "-w", "start")  # fmt: skip
-    return PostgresServer(data_dir, bin_dir, port, user, password, "postgres").create_database(
-        database
-    )
 
 
 def _run(*argv: object) -> None:
@@ -120,3 +142,19 @@ def _run(*argv: object) -> None:
             f"{Path(str(argv[0])).name} failed (exit {done.returncode}): "
             f"{(done.stderr or done.stdout).strip()[-800:]}"
         )
+
+
+def _first_untraversable(path: Path, user: pwd.struct_passwd) -> Path | None:
+    """The first directory above ``path`` that ``user`` may not enter, if any."""
+    groups = set(os.getgrouplist(user.pw_name, user.pw_gid))
+    for directory in reversed(path.parents):
+        mode, owner, group = (st := directory.stat()).st_mode, st.st_uid, st.st_gid
+        if owner == user.pw_uid:
+            allowed = mode & 0o100
+        elif group in groups:
+            allowed = mode & 0o010
+        else:
+            allowed = mode & 0o001
+        if not allowed:
+            return directory
+    return None
