@@ -1,8 +1,9 @@
 """A real PostgreSQL server on this machine, for Dagster's storage: ``initdb`` and ``pg_ctl`` from
 the machine's PostgreSQL binaries (PATH, or Debian's ``/usr/lib/postgresql/<version>/bin``).
 
-Used by the tests of the Postgres-backed instance and for trying ``docker/dagster.yaml`` without
-Docker (docs/deploy.md). The server listens on 127.0.0.1 only and requires a password.
+The storage of ``fraudstream up --postgres``'s Dagster instance, and the server the tests of the
+production instance (``docker/dagster.yaml``) run against. It listens on 127.0.0.1 only and
+requires a password.
 """
 
 from __future__ import annotations
