@@ -181,16 +181,23 @@ def test_the_daemon_ticks_a_sensor_and_its_cursor_is_read_back_from_postgres(
         [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
         tmp_path / "daemon.log", env=production_env, cwd=ROOT,
     )  # fmt: skip
-    try:
+    instance = second_instance(production_env)
+    requested_by_sensor = dg.RunsFilter(tags={"fraudstream/trigger": "landing_files_sensor"})
+
+    def labels_run_finished() -> bool:
+        runs = instance.get_runs(requested_by_sensor)
+        return bool(runs) and all(run.is_finished for run in runs)
+
+    try:  # stopping the daemon interrupts its runs: wait until the run has finished
         wait_for(
-            lambda: store.collection("labels").count_documents({}) == 3,
+            labels_run_finished,
             240,
             f"the landing sensor's labels run (daemon log: {tmp_path / 'daemon.log'})",
         )
     finally:
         terminate(daemon)
 
-    instance = second_instance(production_env)
+    assert store.collection("labels").count_documents({}) == 3
     sensor = landing_sensor_state(instance)
     assert "batch-1.csv" in (sensor.instigator_data.cursor or "")
     ticks = instance.get_ticks(sensor.instigator_origin_id, sensor.selector_id)
