@@ -23,7 +23,7 @@ from fraudstream.stack.dagster_api import DagsterApi
 from fraudstream.stack.embedded import EmbeddedStack
 from fraudstream.windows import WINDOW, partition_key, window_start
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2100)]  # the sum of its bounded waits
 NOW = datetime.now(UTC)
 HISTORY_END = window_start(NOW)  # whole windows only
 HISTORY_START = HISTORY_END - timedelta(hours=2)
@@ -90,7 +90,9 @@ def test_two_hours_of_history_flow_to_checked_predictions_by_themselves(
             scored.get(k) == n for k, n in ingested.items()
         )
 
-    wait_for(everything_scored, 600, "every closed window ingested and scored")
+    # Windows featurized before the first model version wait for the 10-minute retry of scoring
+    # (docs/architecture.md, Known limits); with thin night-time traffic the first model comes late.
+    wait_for(everything_scored, 900, "every closed window ingested and scored")
     assert db.models.count_documents({}) >= 1
     assert db.labels.count_documents({}) > 0
 
