@@ -54,7 +54,10 @@ def broker_answers(bootstrap: str) -> bool:
     """True if a broker at ``bootstrap`` answers a metadata request."""
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=3000, bootstrap_timeout_ms=3000
+            bootstrap_servers=bootstrap,
+            request_timeout_ms=3000,
+            bootstrap_timeout_ms=3000,
+            **kafka_client_options(),
         )
     except Exception:  # any failure to connect means "not healthy" here
         return False

@@ -66,7 +66,7 @@ class MongoStore:
         except ConnectionFailure as error:
             client.close()
             raise ServiceUnavailable(
-                f"MongoDB at {_redact(uri)} is not reachable ({type(error).__name__}): start it "
+                f"MongoDB at {redacted(uri)} is not reachable ({type(error).__name__}): start it "
                 "(`fraudstream up`) or point FRAUDSTREAM_MONGO_URI at a running server."
             ) from None
         except OperationFailure as error:
@@ -74,7 +74,7 @@ class MongoStore:
             if error.code != AUTHENTICATION_FAILED:
                 raise
             raise ServiceUnavailable(
-                f"MongoDB at {_redact(uri)} refused the credentials: check "
+                f"MongoDB at {redacted(uri)} refused the credentials: check "
                 "FRAUDSTREAM_MONGO_USERNAME, FRAUDSTREAM_MONGO_PASSWORD and "
                 "FRAUDSTREAM_MONGO_AUTH_SOURCE (the database the user was created in)."
             ) from None
@@ -253,7 +253,7 @@ def _duplicate_ids(error: BulkWriteError, documents: Sequence[dict[str, Any]]) -
     return duplicates
 
 
-def _redact(uri: str) -> str:
+def redacted(uri: str) -> str:
     """A URI fit for messages and logs: credentials removed."""
     scheme, sep, rest = uri.partition("://")
     if "@" in rest:

@@ -21,6 +21,7 @@ from pymongo.errors import PyMongoError
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
 from fraudstream.kafka_admin import DEFAULT_PARTITIONS, broker_answers, ensure_topic
+from fraudstream.mongo_store import redacted
 from fraudstream.stack import binaries
 from fraudstream.stack.dagster_services import start_dagster, webserver_answers
 from fraudstream.stack.postgres import PostgresServer, start_postgres
@@ -38,7 +39,9 @@ class ServiceStatus:
 
 
 def mongo_answers(uri: str) -> bool:
-    client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=1500)
+    client: MongoClient = MongoClient(
+        uri, serverSelectionTimeoutMS=1500, **config.mongo_client_options()
+    )
     try:
         client.admin.command("ping")
         return True
@@ -223,7 +226,7 @@ class EmbeddedStack:
     def _check_external(mongo_uri: str, kafka: str) -> None:
         if not mongo_answers(mongo_uri):
             raise ServiceUnavailable(
-                f"MongoDB at {mongo_uri} (FRAUDSTREAM_MONGO_URI) does not answer; "
+                f"MongoDB at {redacted(mongo_uri)} (FRAUDSTREAM_MONGO_URI) does not answer; "
                 "fix the address or unset it to use the embedded MongoDB."
             )
         if not broker_answers(kafka):
