@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from fraudstream.mongo_store import documents_per_window
 from fraudstream.stack.dagster_api import DagsterApi
 from fraudstream.stack.embedded import EmbeddedStack
 from fraudstream.windows import WINDOW, partition_key, window_start
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2100)]  # the sum of its bounded waits
 NOW = datetime.now(UTC)
@@ -51,15 +52,6 @@ def hands_free(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(5)
-    raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 
 def counts_by_window(record: StackRecord, collection: str) -> dict[str, int]:

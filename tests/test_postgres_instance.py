@@ -12,8 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -28,6 +27,7 @@ from fraudstream.stack.postgres import PostgresServer, postgres_bin_dir, start_p
 from fraudstream.stack.processes import is_running, spawn, terminate
 from tests.producing import RecordProducer
 from tests.test_transactions_asset import publish_hour
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     postgres_bin_dir() is None,
@@ -135,14 +135,6 @@ def everything_stored(env: dict[str, str]) -> str:
     return "\n".join(texts)
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:.0f} s: {what}")
-        time.sleep(2)
-
-
 def test_the_cli_materializes_a_partition_into_postgres_and_another_instance_reads_it(
     production_env: dict[str, str], producer: RecordProducer, store: MongoStore
 ) -> None:
@@ -193,6 +185,7 @@ def test_the_daemon_ticks_a_sensor_and_its_cursor_is_read_back_from_postgres(
             labels_run_finished,
             240,
             f"the landing sensor's labels run (daemon log: {tmp_path / 'daemon.log'})",
+            poll=2,
         )
     finally:
         terminate(daemon)
@@ -261,6 +254,7 @@ def test_fraudstream_up_with_postgres_keeps_dagster_state_in_its_own_server() ->
             lambda: storage_tables(stack_env(record)).get("daemon_heartbeats", 0) > 0,
             60,
             "the daemon's heartbeats in the stack's Postgres",
+            poll=2,
         )
         first = record.processes["postgres"]
         stack.down()

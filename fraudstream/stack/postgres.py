@@ -113,7 +113,8 @@ def start_postgres(home: Path, *, user: str, password: str, database: str) -> Po
 
 
 def _init_cluster(bin_dir: Path, home: Path, data_dir: Path, user: str, password: str) -> None:
-    if os.geteuid() == 0 and (blocked := _first_untraversable(home, pwd.getpwnam(SERVER_USER))):
+    server = pwd.getpwnam(SERVER_USER) if os.geteuid() == 0 else None
+    if server and (blocked := _first_untraversable(home, server)):
         raise PermissionError(
             f"PostgreSQL runs as the {SERVER_USER!r} user (initdb refuses root), which cannot "
             f"enter {blocked}: keep the state dir under a directory it can traverse (e.g. "
@@ -121,8 +122,7 @@ def _init_cluster(bin_dir: Path, home: Path, data_dir: Path, user: str, password
         )
     password_file = home / "password"
     password_file.write_text(password)
-    if os.geteuid() == 0:
-        server = pwd.getpwnam(SERVER_USER)
+    if server:
         for path in (home, password_file):
             os.chown(path, server.pw_uid, server.pw_gid)
     try:
