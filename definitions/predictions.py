@@ -46,8 +46,8 @@ def ensemble_predictions(
     ensemble (`ensemble_results`: majority vote, mean-probability confidence, flag), flagged ones
     copied to `flagged_transactions`. The model version is the newest promoted one trained only on
     data from before the window (or the oldest, recorded). Before the first model version the
-    windows stay unmaterialized (automation retries them every 10 minutes). Re-runs replace,
-    never duplicate."""
+    windows stay unmaterialized (automation retries them when the version they map to lands, or
+    every 10 minutes). Re-runs replace, never duplicate."""
     window = context.partition_time_window
     thresholds = EnsembleThresholds(
         vote=config.vote_threshold, flag_confidence=config.flag_confidence

@@ -82,8 +82,9 @@ def test_two_hours_of_history_flow_to_checked_predictions_by_themselves(
             scored.get(k) == n for k, n in ingested.items()
         )
 
-    # Windows featurized before the first model version wait for the 10-minute retry of scoring
-    # (docs/architecture.md, Known limits); with thin night-time traffic the first model comes late.
+    # Windows featurized before the first model version's hour wait for the 10-minute retry of
+    # scoring (docs/architecture.md, Known limits); with thin night-time traffic the first model
+    # comes late.
     wait_for(everything_scored, 900, "every closed window ingested and scored")
     assert db.models.count_documents({}) >= 1
     assert db.labels.count_documents({}) > 0

@@ -1,0 +1,73 @@
+"""The automation conditions of the real definitions, evaluated against an instance whose
+materializations the test reports (no runs, no services)."""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from definitions import defs
+from partitions import ten_minute_partitions
+
+HOUR = datetime(2026, 1, 1, 11, tzinfo=UTC)
+SCORING = dg.AssetKey("ensemble_predictions")
+
+
+def window_key(at: datetime) -> str:
+    return ten_minute_partitions.get_partition_key_for_timestamp(at.timestamp())
+
+
+def report(instance: dg.DagsterInstance, asset: str, *partitions: str) -> None:
+    for partition in partitions:
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=partition))
+
+
+class Ticks:
+    """Successive evaluations of the scoring condition, each seeing the previous one's cursor."""
+
+    def __init__(self, instance: dg.DagsterInstance) -> None:
+        self.instance = instance
+        self.cursor = None
+
+    def requested(self, at: datetime) -> set[str]:
+        result = dg.evaluate_automation_conditions(
+            defs,
+            self.instance,
+            asset_selection=dg.AssetSelection.assets(SCORING),
+            evaluation_time=at,
+            cursor=self.cursor,
+        )
+        self.cursor = result.cursor
+        return set(result.get_requested_partitions(SCORING))
+
+
+def test_a_new_model_version_scores_the_windows_waiting_for_it_at_once() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance)
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=30)) == set()
+    earlier = [window_key(HOUR - timedelta(minutes=20)), window_key(HOUR - timedelta(minutes=10))]
+    waiting = [window_key(HOUR), window_key(HOUR + timedelta(minutes=10))]
+    report(instance, "transaction_features", *earlier, *waiting)
+    # Their features are new: scoring is asked for (and finds no model: nothing materializes).
+    assert ticks.requested(HOUR + timedelta(minutes=21)) == {*earlier, *waiting}
+    assert ticks.requested(HOUR + timedelta(minutes=22)) == set()
+
+    # The previous hour's version lands: the windows it scores go at once, not at the next
+    # 10-minute retry; windows of the hour before map to a version that will never exist.
+    report(instance, "fraud_models", "2026-01-01-10:00")
+    assert ticks.requested(HOUR + timedelta(minutes=23)) == set(waiting)
+    assert ticks.requested(HOUR + timedelta(minutes=24)) == set()
+    assert ticks.requested(HOUR + timedelta(minutes=30, seconds=30)) == {*earlier, *waiting}
+
+
+def test_a_scored_window_is_not_scored_again_by_a_new_model() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance)
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=30)) == set()
+    window = window_key(HOUR)
+    report(instance, "transaction_features", window)
+    report(instance, "fraud_models", "2026-01-01-10:00")
+    assert ticks.requested(HOUR + timedelta(minutes=21)) == {window}
+    report(instance, SCORING.path[0], window)
+    report(instance, "fraud_models", "2026-01-01-10:00")
+    assert ticks.requested(HOUR + timedelta(minutes=22)) == set()
+    assert ticks.requested(HOUR + timedelta(minutes=31)) == set()
