@@ -10,6 +10,7 @@ from definitions.ingestion import transactions
 from definitions.labels import labels
 from definitions.models import fraud_models, full_retrain_job
 from definitions.predictions import ensemble_predictions
+from definitions.quality_report import model_quality_report
 from definitions.resources import (
     KafkaResource,
     LabelApiResource,
@@ -34,6 +35,7 @@ defs = dg.Definitions(
         fraud_models,
         ensemble_predictions,
         excel_export,
+        model_quality_report,
     ],
     asset_checks=quality_checks,
     # One process per run: the multiprocess executor costs ~1.4 s per step (DESIGN.md), and one

@@ -4,6 +4,7 @@ import dagster as dg
 
 from definitions.automation import export_refresh
 from definitions.ingestion import transactions
+from definitions.owners import DATA_ENGINEERING
 from definitions.predictions import ensemble_predictions
 from definitions.resources import MongoResource
 from fraudstream import config
@@ -24,6 +25,7 @@ DAY_SO_FAR = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions
         for asset in (transactions, ensemble_predictions)
     ],
     group_name="export",
+    owners=DATA_ENGINEERING,
     automation_condition=export_refresh,
     kinds={"excel", "mongodb"},
 )

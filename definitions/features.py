@@ -9,6 +9,7 @@ from dagster_pyspark import PySparkResource
 
 from definitions.automation import every_window
 from definitions.ingestion import transactions
+from definitions.owners import DATA_ENGINEERING
 from definitions.resources import MongoResource
 from fraudstream.feature_history import load_history, write_features
 from fraudstream.windows import TimeRange
@@ -24,6 +25,7 @@ CHUNK = timedelta(days=1)
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[transactions],
     group_name="features",
+    owners=DATA_ENGINEERING,
     automation_condition=every_window,
     kinds={"spark", "mongodb"},
 )

@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from definitions.owners import DATA_ENGINEERING
 from definitions.resources import KafkaResource, MongoResource
 from fraudstream.batch_files import load_batch_files
 from fraudstream.ingest import IngestReport, ingest_range
@@ -24,6 +25,7 @@ class TransactionsConfig(dg.Config):
     partitions_def=ten_minute_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingestion",
+    owners=DATA_ENGINEERING,
     kinds={"kafka", "mongodb"},
 )
 def transactions(

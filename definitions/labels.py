@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from definitions.owners import DATA_ENGINEERING
 from definitions.resources import LabelApiResource, MongoResource
 from fraudstream import config as settings
 from fraudstream.config import ServiceUnavailable
@@ -24,7 +25,7 @@ class LabelsConfig(dg.Config):
     api_cursor: str | None = None  # where to read the API from; None: after the last stored page
 
 
-@dg.asset(group_name="ingestion", kinds={"mongodb", "rest"})
+@dg.asset(group_name="ingestion", owners=DATA_ENGINEERING, kinds={"mongodb", "rest"})
 def labels(
     context: dg.AssetExecutionContext,
     config: LabelsConfig,

@@ -7,10 +7,13 @@ import dagster as dg
 from definitions.automation import hourly_training
 from definitions.features import transaction_features
 from definitions.labels import labels
+from definitions.owners import ML
 from definitions.resources import MongoResource
 from fraudstream.model_registry import ModelRegistry
 from fraudstream.models import TrainingParams
-from fraudstream.training import TrainingPolicy, train_step
+from fraudstream.plots import markdown_image, pr_curves_png
+from fraudstream.reports import metrics_table
+from fraudstream.training import HoldoutScores, TrainingPolicy, train_step
 from partitions import hourly_partitions
 from spark_jobs.features import FEATURE_COLUMNS
 
@@ -29,6 +32,7 @@ class TrainingConfig(dg.Config):
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[transaction_features, labels],
     group_name="ml",
+    owners=ML,
     automation_condition=hourly_training,
     kinds={"scikit-learn", "mongodb"},
 )
@@ -67,19 +71,22 @@ def fraud_models(
             "training_frauds": version.frauds,
             "trained_until": version.trained_until.isoformat(),
             "metrics": dg.MetadataValue.md(metrics_table(version.metrics)),
+            "holdout_pr_curve": dg.MetadataValue.md(
+                holdout_picture(outcome.holdout, version.version)
+            ),
         }
     )
 
 
-def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
-    """Holdout metrics as a Markdown table (one row per model and the ensemble)."""
-    rows = [
-        f"| {name} | {values.get('auc_roc', float('nan')):.3f} "
-        f"| {values.get('average_precision', float('nan')):.3f} |"
-        for name, values in metrics.items()
-        if "average_precision" in values
-    ]
-    return "| model | AUC ROC | Average Precision |\n|---|---|---|\n" + "\n".join(rows)
+def holdout_picture(holdout: HoldoutScores, version: int) -> str:
+    """The version's precision-recall curves on its holdout, or why there are none."""
+    png = pr_curves_png(holdout.labels, holdout.scores, f"model version {version}: holdout")
+    if png is None:
+        return (
+            f"No curve: the holdout's {len(holdout.labels)} rows hold one class only "
+            "(common for an hourly update; the full fits draw one)."
+        )
+    return markdown_image(png, f"precision-recall curves of version {version} on its holdout")
 
 
 full_retrain_job = dg.define_asset_job(

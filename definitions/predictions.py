@@ -7,6 +7,7 @@ import dagster as dg
 from definitions.automation import scoring
 from definitions.features import transaction_features
 from definitions.models import fraud_models
+from definitions.owners import ML
 from definitions.resources import MongoResource
 from fraudstream.ensemble import EnsembleThresholds
 from fraudstream.model_registry import ModelRegistry
@@ -35,6 +36,7 @@ class PredictionConfig(dg.Config):
         ),
     ],
     group_name="ml",
+    owners=ML,
     automation_condition=scoring,
     kinds={"scikit-learn", "mongodb"},
     output_required=False,

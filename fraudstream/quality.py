@@ -120,17 +120,32 @@ def holdout_quality(metrics: dict[str, dict[str, float]], limits: QualityThresho
     )
 
 
-def labelled_scores(
-    store: MongoStore, start: datetime, end: datetime
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For the labelled transactions scored in ``[start, end)``: labels, the ensemble's
-    confidence, its vote, and each model's probability (``n x 3``)."""
+@dataclass(frozen=True)
+class LabelledScores:
+    """The labelled transactions scored in a range: their labels and what the pipeline said."""
+
+    labels: np.ndarray  # 0/1
+    confidence: np.ndarray  # the ensemble's mean probability
+    votes: np.ndarray  # the ensemble's majority vote
+    flagged: np.ndarray
+    per_model: np.ndarray  # n x 3 probabilities, MODEL_NAMES order
+    versions: np.ndarray  # the model version that scored each
+
+    @property
+    def frauds(self) -> int:
+        return int(self.labels.sum())
+
+
+def labelled_scores(store: MongoStore, start: datetime, end: datetime) -> LabelledScores:
+    """The labelled transactions scored in ``[start, end)`` with the ensemble's and each model's
+    output, read in batches (one indexed query per collection and batch)."""
     results = store.collection(ENSEMBLE_RESULTS).find(
         {"partition_key": key_range(start, end)},
-        {"confidence": 1, "is_fraud": 1},
+        {"confidence": 1, "is_fraud": 1, "flagged": 1, "model_version": 1},
         batch_size=10_000,
     )
-    labels, confidence, votes, per_model = [], [], [], []
+    rows: list[tuple] = []
+    per_model: list[list[float]] = []
     for batch in batches(results, 10_000):
         verdicts = {
             doc["_id"]: doc["tx_fraud"]
@@ -148,17 +163,35 @@ def labelled_scores(
             )
         }
         for r in labelled:
-            labels.append(verdicts[r["_id"]])
-            confidence.append(r["confidence"])
-            votes.append(r["is_fraud"])
+            rows.append(
+                (verdicts[r["_id"]], r["confidence"], r["is_fraud"], r["flagged"],
+                 r["model_version"])
+            )  # fmt: skip
             stored = probabilities.get(r["_id"], {})
             per_model.append([stored.get(m, np.nan) for m in MODEL_NAMES])
-    return (
-        np.asarray(labels, dtype=np.int64),
-        np.asarray(confidence, dtype=np.float64),
-        np.asarray(votes, dtype=bool),
-        np.asarray(per_model, dtype=np.float64).reshape(-1, len(MODEL_NAMES)),
+    labels, confidence, votes, flagged, versions = zip(*rows, strict=True) if rows else [()] * 5
+    return LabelledScores(
+        labels=np.asarray(labels, dtype=np.int64),
+        confidence=np.asarray(confidence, dtype=np.float64),
+        votes=np.asarray(votes, dtype=bool),
+        flagged=np.asarray(flagged, dtype=bool),
+        per_model=np.asarray(per_model, dtype=np.float64).reshape(-1, len(MODEL_NAMES)),
+        versions=np.asarray(versions, dtype=np.int64),
     )
+
+
+def score_metrics(scored: LabelledScores) -> dict[str, dict[str, float]]:
+    """AUC ROC and AP of each model's probability; of the ensemble's confidence too, with the
+    precision and recall of its vote."""
+    metrics = {
+        name: ranking_metrics(scored.labels, scored.per_model[:, i])
+        for i, name in enumerate(MODEL_NAMES)
+    }
+    metrics["ensemble"] = {
+        **ranking_metrics(scored.labels, scored.confidence),
+        **alert_metrics(scored.labels, scored.votes),
+    }
+    return metrics
 
 
 def ensemble_quality(
@@ -167,8 +200,8 @@ def ensemble_quality(
     """Each model's and the ensemble's AUC / AP, and the vote's precision / recall, on the
     transactions scored over the lookback before ``end`` whose labels have arrived."""
     since = min(start, end - limits.lookback)
-    labels, confidence, votes, per_model = labelled_scores(store, since, end)
-    frauds = int(labels.sum())
+    scored = labelled_scores(store, since, end)
+    labels, frauds = scored.labels, scored.frauds
     numbers: dict[str, float | int | str] = {
         "labelled": len(labels),
         "labelled_frauds": frauds,
@@ -182,11 +215,10 @@ def ensemble_quality(
             f"{limits.min_labelled_frauds}); labels arrive later",
             numbers,
         )
-    for i, name in enumerate(MODEL_NAMES):
-        for metric, value in ranking_metrics(labels, per_model[:, i]).items():
-            numbers[f"{name}_{metric}"] = round(value, 4)
-    ensemble = {**ranking_metrics(labels, confidence), **alert_metrics(labels, votes)}
-    numbers |= {f"ensemble_{k}": round(v, 4) for k, v in ensemble.items()}
+    by_score = score_metrics(scored)
+    for name, values in by_score.items():
+        numbers |= {f"{name}_{metric}": round(value, 4) for metric, value in values.items()}
+    ensemble = by_score["ensemble"]
     limits_by_metric = {
         "auc_roc": limits.min_auc,
         "average_precision": limits.min_average_precision,

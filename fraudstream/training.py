@@ -43,11 +43,20 @@ class TrainingPolicy:
 
 
 @dataclass(frozen=True)
+class HoldoutScores:
+    """The candidate's scores on its holdout rows, for pictures (not stored in the registry)."""
+
+    labels: np.ndarray
+    scores: dict[str, np.ndarray]  # per model and "ensemble"
+
+
+@dataclass(frozen=True)
 class TrainingOutcome:
     """A stored version, or the reason nothing was trained."""
 
     version: ModelVersion | None
     skipped: str | None = None
+    holdout: HoldoutScores | None = None
 
 
 def train_step(
@@ -92,7 +101,8 @@ def train_step(
     base = FraudModels(columns, policy.params) if full else parent_models
     try:
         candidate = _fit(base, train, columns, full)
-        metrics = evaluate(candidate, holdout, columns)
+        scored = holdout_scores(candidate, holdout, columns)
+        metrics = evaluate(scored)
         models = _fit(base, data, columns, full)
     except NotEnoughData as reason:
         return TrainingOutcome(None, str(reason))
@@ -126,7 +136,7 @@ def train_step(
         promoted=promoted,
         decision=decision,
     )
-    return TrainingOutcome(registry.save(record, models))
+    return TrainingOutcome(registry.save(record, models), holdout=scored)
 
 
 def _fit(base: FraudModels, rows: pd.DataFrame, columns: list[str], full: bool) -> FraudModels:
@@ -134,14 +144,17 @@ def _fit(base: FraudModels, rows: pd.DataFrame, columns: list[str], full: bool) 
     return base.fit(features, labels) if full else base.update(features, labels)
 
 
-def evaluate(models: FraudModels, holdout: pd.DataFrame, columns: list[str]) -> dict:
-    """Ranking metrics of each model and of the ensemble's mean probability on the holdout."""
+def holdout_scores(models: FraudModels, holdout: pd.DataFrame, columns: list[str]) -> HoldoutScores:
+    """Each model's probability and the ensemble's mean probability on the holdout rows."""
     probabilities = models.predict_proba(_x(holdout, columns))
-    labels = _y(holdout)
-    metrics = {
-        name: ranking_metrics(labels, probabilities[:, i]) for i, name in enumerate(MODEL_NAMES)
-    }
-    metrics["ensemble"] = ranking_metrics(labels, probabilities.mean(axis=1))
+    scores = {name: probabilities[:, i] for i, name in enumerate(MODEL_NAMES)}
+    return HoldoutScores(_y(holdout), scores | {"ensemble": probabilities.mean(axis=1)})
+
+
+def evaluate(holdout: HoldoutScores) -> dict:
+    """Ranking metrics of each model and of the ensemble on the holdout."""
+    labels = holdout.labels
+    metrics = {name: ranking_metrics(labels, score) for name, score in holdout.scores.items()}
     metrics["holdout"] = {"rows": float(len(labels)), "frauds": float(labels.sum())}
     return metrics
 

@@ -1,13 +1,16 @@
 """The whole asset graph on real services: a simulated stream in Kafka and a handbook-format label
 CSV in the landing directory, through ingestion, labels, features, training, scoring, the asset
-checks and the Excel export."""
+checks, the Excel export and the daily quality report."""
 
+import base64
 import os
 import time
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
+from sklearn.metrics import average_precision_score
 
 from definitions import defs
 from definitions.resources import (
@@ -89,6 +92,8 @@ def test_from_kafka_and_a_label_file_to_checked_predictions_and_an_export(
     trained = materialize(["fraud_models"], partition_key="2026-11-09-23:00")
     model_check = checks_of(trained)["model_holdout_quality"]
     assert "version 1" in model_check.description
+    picture = trained.asset_materializations_for_node("fraud_models")[0].metadata
+    assert png_in(picture["holdout_pr_curve"].value)
 
     scored_counts = []
     for _ in range(2):  # a re-run of the range changes no count
@@ -118,3 +123,30 @@ def test_from_kafka_and_a_label_file_to_checked_predictions_and_an_export(
         "flagged_transactions.xlsx", "summary.xlsx",
     }  # fmt: skip
     assert metadata["rows"].value == 3 * day_count + scored_counts[0][2]
+
+    # The day's quality report: not measurable before its labels, then the ensemble's AP over
+    # the day's labelled transactions, per version, with a picture.
+    report = materialize(["model_quality_report"], partition_key="2026-11-10")
+    metadata = report.asset_materializations_for_node("model_quality_report")[0].metadata
+    assert metadata["labelled"].value == 0
+    late = tmp_path / "landing" / "labels" / "late.csv"
+    scored_day = simulated[simulated["tx_datetime"] >= SCORED_DAY.start]
+    scored_day[["transaction_id", "tx_fraud"]].to_csv(late, index=False)
+    os.utime(late, (past, past))
+    materialize(["labels"])
+    report = materialize(["model_quality_report"], partition_key="2026-11-10")
+    metadata = report.asset_materializations_for_node("model_quality_report")[0].metadata
+    assert metadata["labelled"].value == day_count
+    assert metadata["labelled_frauds"].value == int(scored_day["tx_fraud"].sum())
+    stored = pd.DataFrame(list(store.collection("ensemble_results").find({}, {"confidence": 1})))
+    truth = stored["_id"].map(scored_day.set_index("transaction_id")["tx_fraud"])
+    expected = average_precision_score(truth, stored["confidence"])
+    assert metadata["ensemble_average_precision"].value == pytest.approx(expected, abs=1e-4)
+    assert "| v1 | " + str(day_count) in metadata["by_model_version"].value
+    assert png_in(metadata["pr_curves"].value)
+
+
+def png_in(markdown: str) -> bool:
+    """The Markdown holds an inline PNG image."""
+    encoded = markdown.split("data:image/png;base64,", 1)[1].rstrip(")")
+    return base64.b64decode(encoded).startswith(b"\x89PNG")

@@ -1,0 +1,68 @@
+"""The quality asset: how well each day's scores ranked the frauds, once their labels arrived."""
+
+from datetime import timedelta
+
+import dagster as dg
+
+from definitions.automation import export_refresh
+from definitions.export import DAY_SO_FAR
+from definitions.labels import labels
+from definitions.owners import ML
+from definitions.predictions import ensemble_predictions
+from definitions.resources import MongoResource
+from fraudstream.models import MODEL_NAMES
+from fraudstream.plots import markdown_image, pr_curves_png
+from fraudstream.quality import labelled_scores, score_metrics
+from fraudstream.reports import metrics_table, versions_table
+from partitions import daily_partitions
+
+# Labels keep arriving for days after a transaction (the handbook assumes a 7-day feedback
+# delay): a day's report is refreshed with them for a week, later only when asked for.
+LABEL_WINDOW = timedelta(days=7)
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    # One run per day: each day's report is its own materialization with its own pictures.
+    backfill_policy=dg.BackfillPolicy.multi_run(1),
+    deps=[dg.AssetDep(ensemble_predictions, partition_mapping=DAY_SO_FAR), labels],
+    group_name="quality",
+    owners=ML,
+    automation_condition=export_refresh
+    & dg.AutomationCondition.in_latest_time_window(LABEL_WINDOW),
+    kinds={"scikit-learn", "mongodb"},
+)
+def model_quality_report(
+    context: dg.AssetExecutionContext, mongo: MongoResource
+) -> dg.MaterializeResult:
+    """The day's scored transactions whose labels have arrived: AUC ROC and Average Precision of
+    each model and of the ensemble's confidence, the vote's precision and recall, the flags'
+    precision and recall per model version, and precision-recall curves. Refreshed with new
+    labels (at most once per `FRAUDSTREAM_EXPORT_CRON` tick) for a week."""
+    window = context.partition_time_window
+    with mongo.store() as store:
+        scored = labelled_scores(store, window.start, window.end)
+    numbers = {"labelled": len(scored.labels), "labelled_frauds": scored.frauds}
+    if scored.frauds == 0 or scored.frauds == len(scored.labels):
+        context.log.info(f"{context.partition_key}: no frauds and genuine ones to rank yet")
+        return dg.MaterializeResult(
+            metadata=numbers
+            | {"report": "Not measurable yet: the day's labels hold one class or none."}
+        )
+    metrics = score_metrics(scored)
+    curves = pr_curves_png(
+        scored.labels,
+        {name: scored.per_model[:, i] for i, name in enumerate(MODEL_NAMES)}
+        | {"ensemble": scored.confidence},
+        f"{context.partition_key}: {len(scored.labels):,} labelled, {scored.frauds} frauds",
+    )
+    return dg.MaterializeResult(
+        metadata=numbers
+        | {
+            "ensemble_auc_roc": round(metrics["ensemble"]["auc_roc"], 4),
+            "ensemble_average_precision": round(metrics["ensemble"]["average_precision"], 4),
+            "metrics": dg.MetadataValue.md(metrics_table(metrics)),
+            "by_model_version": dg.MetadataValue.md(versions_table(scored)),
+            "pr_curves": dg.MetadataValue.md(markdown_image(curves, "precision-recall curves")),
+        }
+    )

@@ -1,0 +1,87 @@
+"""What the UI shows about the definitions: every asset grouped, typed and owned, and a
+description on every asset, check, sensor, schedule and job."""
+
+import numpy as np
+
+from definitions import defs
+from fraudstream.plots import markdown_image, pr_curves_png
+from fraudstream.quality import LabelledScores
+from fraudstream.reports import markdown_table, metrics_table, versions_table
+
+GROUPS = {
+    "transactions": "ingestion",
+    "labels": "ingestion",
+    "transaction_features": "features",
+    "fraud_models": "ml",
+    "ensemble_predictions": "ml",
+    "model_quality_report": "quality",
+    "excel_export": "export",
+}
+
+
+def test_every_asset_has_its_group_kinds_owners_and_a_description() -> None:
+    graph = defs.resolve_asset_graph()
+    assets = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+    assert {name: node.group_name for name, node in assets.items()} == GROUPS
+    for name, node in assets.items():
+        assert node.description and len(node.description) > 40, name
+        assert node.owners and all(o.startswith("team:") for o in node.owners), name
+        kinds = {tag.split("/", 2)[-1] for tag in node.tags if tag.startswith("dagster/kind/")}
+        assert kinds and kinds <= {"kafka", "mongodb", "spark", "scikit-learn", "excel", "rest"}
+
+
+def test_every_check_sensor_schedule_and_job_has_a_description() -> None:
+    repository = defs.get_repository_def()
+    checks = [spec for c in defs.asset_checks for spec in c.check_specs]
+    assert len(checks) == 7
+    for spec in checks:
+        assert spec.description, spec.name
+    for sensor in repository.sensor_defs:
+        assert sensor.description, sensor.name
+    for schedule in repository.schedule_defs:
+        assert schedule.description, schedule.name
+    jobs = [job for job in repository.get_all_jobs() if not job.name.startswith("__")]
+    assert {job.name for job in jobs} >= {"full_retrain_job", "hourly_training_job"}
+    for job in jobs:
+        assert job.description, job.name
+
+
+def test_pr_curves_are_a_png_and_absent_without_both_classes() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 200)
+    scores = {"good": labels + rng.normal(0, 0.5, 200), "random": rng.random(200)}
+    png = pr_curves_png(labels, scores, "title")
+    assert png is not None and png.startswith(b"\x89PNG")
+    assert markdown_image(png, "curves").startswith("![curves](data:image/png;base64,iVBOR")
+    assert pr_curves_png(np.zeros(50, dtype=int), scores, "title") is None
+
+
+def test_tables_render_numbers_and_undefined_metrics() -> None:
+    assert markdown_table(["a", "b"], [["x", 0.12345], ["y", float("nan")]]) == (
+        "| a | b |\n|---|---|\n| x | 0.123 |\n| y | n/a |"
+    )
+    table = metrics_table(
+        {"random_forest": {"auc_roc": 0.9, "average_precision": 0.7},
+         "holdout": {"rows": 10.0, "frauds": 1.0}}
+    )  # fmt: skip
+    assert table.splitlines() == [
+        "| model | AUC ROC | Average Precision |",
+        "|---|---|---|",
+        "| random_forest | 0.900 | 0.700 |",
+    ]
+
+
+def test_the_versions_table_has_a_row_per_version_that_scored() -> None:
+    scored = LabelledScores(
+        labels=np.array([1, 0, 0, 1, 0]),
+        confidence=np.array([0.9, 0.2, 0.1, 0.4, 0.5]),
+        votes=np.array([True, False, False, False, True]),
+        flagged=np.array([True, False, False, False, False]),
+        per_model=np.full((5, 3), 0.5),
+        versions=np.array([1, 1, 1, 2, 2]),
+    )
+    rows = versions_table(scored).splitlines()[2:]
+    assert rows == [
+        "| v1 | 3 | 1 | 1.000 | 1.000 | 1 | 1.000 | 1.000 |",
+        "| v2 | 2 | 1 | 0.000 | 0.500 | 0 | 0.000 | 0.000 |",
+    ]
