@@ -57,7 +57,8 @@ def test_ensemble_quality_is_measured_on_the_labelled_scored_transactions(
         key = partition_key(start + timedelta(minutes=i % 60))
         store.collection("ensemble_results").insert_one(
             {"_id": f"t{i}", "partition_key": key, "confidence": float(score[i]),
-             "is_fraud": bool(score[i] > 0.5), "flagged": False, "fraud_votes": 0}
+             "is_fraud": bool(score[i] > 0.5), "flagged": False, "fraud_votes": 0,
+             "model_version": 1}
         )  # fmt: skip
         store.collection("model_predictions").insert_one(
             {"_id": f"t{i}", "partition_key": key,
