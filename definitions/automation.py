@@ -21,18 +21,21 @@ hourly_training = every_window.ignore(dg.AssetSelection.assets("labels"))
 # A window is scored as soon as its features exist, by the newest version trained before it
 # (the registry's choice): waiting for the previous hour's model would delay every window by up
 # to an hour, and an hour without data would never get one. A new model does not re-score past
-# windows. A window left unscored for want of any model (before the first version) is retried as
-# soon as the model version it maps to (the previous hour's) lands, and otherwise every 10
-# minutes — the windows of older hours map to versions that will never exist.
+# windows. A window left unscored for want of any model (before the first version; its run
+# succeeds without output) is retried as soon as the model version it maps to (the previous
+# hour's) lands, and otherwise every 2 minutes: the windows of older hours map to versions that
+# will never exist. A window whose scoring failed is not retried in a loop: the failure shows,
+# and a backfill retries it once fixed.
 models = dg.AssetSelection.assets("fraud_models")
 missing_retried = (
     dg.AutomationCondition.missing()
     & (
-        dg.AutomationCondition.cron_tick_passed("*/10 * * * *")
+        dg.AutomationCondition.cron_tick_passed("*/2 * * * *")
         | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).allow(
             models
         )
     ).since_last_handled()
+    & ~dg.AutomationCondition.execution_failed()
     & ~dg.AutomationCondition.any_deps_missing().ignore(models)
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()

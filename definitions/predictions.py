@@ -49,7 +49,7 @@ def ensemble_predictions(
     copied to `flagged_transactions`. The model version is the newest promoted one trained only on
     data from before the window (or the oldest, recorded). Before the first model version the
     windows stay unmaterialized (automation retries them when the version they map to lands, or
-    every 10 minutes). Re-runs replace, never duplicate."""
+    every 2 minutes). Re-runs replace, never duplicate."""
     window = context.partition_time_window
     thresholds = EnsembleThresholds(
         vote=config.vote_threshold, flag_confidence=config.flag_confidence

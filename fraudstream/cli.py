@@ -16,7 +16,7 @@ from fraudstream import config
 from fraudstream.config import ServiceUnavailable
 from fraudstream.demo import DemoSettings, run_demo
 from fraudstream.kafka_admin import ensure_topic
-from fraudstream.kafka_source import KafkaSettings, TopicReader
+from fraudstream.kafka_source import KafkaSettings, TopicReader, records_behind
 from fraudstream.simulator.delivery import TransactionPublisher, deliver, read_handbook_csv
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.stack.binaries import MissingBinary
@@ -98,12 +98,12 @@ def _print_lag() -> None:
     with TopicReader(settings, max_disorder=config.allowed_lateness()) as reader:
         extents, committed = reader.extents(), reader.committed()
     print(f"topic {settings.topic}, group {settings.group_id}:")
+    behind = records_behind(extents, committed)
     for partition, extent in sorted(extents.items()):
         done = committed.get(partition)
-        lag = extent.end - (done if done is not None else extent.start)
         print(
             f"  partition {partition}: offsets [{extent.start}, {extent.end}) "
-            f"committed {done if done is not None else '-'} lag {lag}"
+            f"committed {done if done is not None else '-'} lag {behind[partition]}"
         )
 
 

@@ -68,6 +68,17 @@ class PartitionExtent:
         return self.end <= self.start
 
 
+def records_behind(
+    extents: dict[int, PartitionExtent], committed: dict[int, int | None]
+) -> dict[int, int]:
+    """Per partition, the records the group has not committed yet (all it holds if it never
+    committed there)."""
+    return {
+        p: extent.end - (committed[p] if committed.get(p) is not None else extent.start)
+        for p, extent in extents.items()
+    }
+
+
 @dataclass
 class PartitionScan:
     """How far a scan read one partition: ``[first_offset, next_offset)``."""

@@ -43,31 +43,31 @@ class Ticks:
 def test_a_new_model_version_scores_the_windows_waiting_for_it_at_once() -> None:
     instance = dg.DagsterInstance.ephemeral()
     ticks = Ticks(instance)
-    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=30)) == set()
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=10)) == set()
     earlier = [window_key(HOUR - timedelta(minutes=20)), window_key(HOUR - timedelta(minutes=10))]
     waiting = [window_key(HOUR), window_key(HOUR + timedelta(minutes=10))]
     report(instance, "transaction_features", *earlier, *waiting)
     # Their features are new: scoring is asked for (and finds no model: nothing materializes).
-    assert ticks.requested(HOUR + timedelta(minutes=21)) == {*earlier, *waiting}
-    assert ticks.requested(HOUR + timedelta(minutes=22)) == set()
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=20)) == {*earlier, *waiting}
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=30)) == set()
 
     # The previous hour's version lands: the windows it scores go at once, not at the next
-    # 10-minute retry; windows of the hour before map to a version that will never exist.
+    # 2-minute retry; windows of the hour before map to a version that will never exist.
     report(instance, "fraud_models", "2026-01-01-10:00")
-    assert ticks.requested(HOUR + timedelta(minutes=23)) == set(waiting)
-    assert ticks.requested(HOUR + timedelta(minutes=24)) == set()
-    assert ticks.requested(HOUR + timedelta(minutes=30, seconds=30)) == {*earlier, *waiting}
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=40)) == set(waiting)
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=50)) == set()
+    assert ticks.requested(HOUR + timedelta(minutes=22, seconds=5)) == {*earlier, *waiting}
 
 
 def test_a_scored_window_is_not_scored_again_by_a_new_model() -> None:
     instance = dg.DagsterInstance.ephemeral()
     ticks = Ticks(instance)
-    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=30)) == set()
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=10)) == set()
     window = window_key(HOUR)
     report(instance, "transaction_features", window)
     report(instance, "fraud_models", "2026-01-01-10:00")
-    assert ticks.requested(HOUR + timedelta(minutes=21)) == {window}
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=20)) == {window}
     report(instance, SCORING.path[0], window)
     report(instance, "fraud_models", "2026-01-01-10:00")
-    assert ticks.requested(HOUR + timedelta(minutes=22)) == set()
-    assert ticks.requested(HOUR + timedelta(minutes=31)) == set()
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=30)) == set()
+    assert ticks.requested(HOUR + timedelta(minutes=22, seconds=5)) == set()

@@ -1,126 +1,189 @@
-"""Hands-free, end to end: the embedded stack with the Dagster daemon and webserver running, and no
-launch by anyone. The simulator publishes two hours of history with labels; the sensors and the
-automation ingest, train, score and check every closed window. Then, through the GraphQL
-API as the UI does: a partition-range backfill re-materializes idempotently, and the Kafka-lag
-sensor is switched off and on again."""
+"""Hands-free, end to end, as a newcomer meets it: `fraudstream demo` (the README's first
+command) starts the embedded stack with the Dagster daemon and webserver, publishes two hours of
+history with labels and watches — nobody launches anything — until the sensors and automation
+have ingested, trained, scored, checked and exported it; it prints its summary table and leaves
+the UI up. On that running system: the UI in headless Chromium (the asset graph, the partitions
+of `transactions`, the sensors RUNNING, a backfill launched from the partitions page and
+re-materializing idempotently, the quality report's picture) with screenshots for the README,
+and a sensor switched off and on as the UI's toggle does. Ctrl-C stops a demo cleanly."""
 
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from pymongo import MongoClient
+from pymongo.database import Database
 
 from fraudstream.config import StackRecord
 from fraudstream.mongo_store import documents_per_window
 from fraudstream.stack.dagster_api import DagsterApi
 from fraudstream.stack.embedded import EmbeddedStack
-from fraudstream.windows import WINDOW, partition_key, window_start
+from fraudstream.stack.processes import is_running
+from fraudstream.windows import window_start
+from tests.browser import CHROMIUM, chromium_page, expand_all_groups, screenshot
 from tests.waiting import wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2100)]  # the sum of its bounded waits
-NOW = datetime.now(UTC)
-HISTORY_END = window_start(NOW)  # whole windows only
-HISTORY_START = HISTORY_END - timedelta(hours=2)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the sum of its bounded waits
+SENSORS = ("kafka_lag_sensor", "landing_files_sensor", "label_api_sensor")
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A finished `fraudstream demo` whose stack still runs."""
+
+    output: str
+    record: StackRecord
+    state: Path
+
+    @property
+    def db(self) -> Database:
+        return MongoClient(self.record.mongo_uri).fraudstream
+
+    @property
+    def api(self) -> DagsterApi:
+        return DagsterApi(self.record.dagster_url or "")
+
+    @property
+    def published(self) -> int:
+        return int(re.search(r"published ([\d,]+) simulated", self.output)[1].replace(",", ""))
+
+
+def demo_environment(state: Path) -> dict[str, str]:
+    """The test's environment for a demo of its own state dir; partitions start an hour before
+    the demo's history (fewer partitions for automation to evaluate than the default start)."""
+    start = window_start(datetime.now(UTC)) - timedelta(hours=3)
+    return os.environ | {
+        "FRAUDSTREAM_STATE_DIR": str(state),
+        "FRAUDSTREAM_PARTITION_START": start.isoformat(),
+    }
+
+
+DEMO_COMMAND = [sys.executable, "-m", "fraudstream.cli", "demo", "--hours", "2",
+                "--tx-per-day", "30000", "--seed", "4"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def hands_free(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StackRecord, Path]]:
-    state = tmp_path_factory.mktemp("hands-free") / ".fraudstream"
-    overrides = {
-        "FRAUDSTREAM_STATE_DIR": str(state),
-        "FRAUDSTREAM_PARTITION_START": (HISTORY_START - timedelta(hours=1)).isoformat(),
-        "FRAUDSTREAM_IDLE_CLOSE_SECONDS": "30",  # the history's last window closes soon after
-        "FRAUDSTREAM_EXPORT_CRON": "* * * * *",  # the day's export refreshes within a minute
-    }
-    saved = {k: os.environ.get(k) for k in overrides}
-    os.environ.update(overrides)
-    stack = EmbeddedStack(state, preferred_ports=False)
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    state = tmp_path_factory.mktemp("demo") / ".fraudstream"
     try:
-        record = stack.up(dagster=True)
-        yield record, state
+        finished = subprocess.run(
+            DEMO_COMMAND, env=demo_environment(state), capture_output=True, text=True,
+            timeout=1500,
+        )  # fmt: skip
+        assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+        record = StackRecord.load(state)
+        assert record is not None and record.dagster_url
+        yield Demo(finished.stdout, record, state)
     finally:
-        stack.down()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        EmbeddedStack(state).down()
 
 
-def counts_by_window(record: StackRecord, collection: str) -> dict[str, int]:
-    return documents_per_window(MongoClient(record.mongo_uri).fraudstream, collection)
+def test_the_demo_runs_everything_by_itself_and_ends_with_its_summary(demo: Demo) -> None:
+    summary = demo.output.split("summary", 1)[1]
+    for row in ("transactions", "frauds caught at the flag threshold", "precision of the flags",
+                "recall of the flags", "average precision (confidence)", r"model version\s+v\d",
+                r"validation\s+7 checks", "Excel export"):  # fmt: skip
+        assert re.search(row, summary), row
+    assert f"The UI stays at {demo.record.dagster_url}" in demo.output
+
+    ingested = documents_per_window(demo.db, "transactions")
+    scored = documents_per_window(demo.db, "ensemble_results")
+    assert sum(ingested.values()) == demo.published
+    assert scored == ingested
+    assert demo.db.models.count_documents({}) >= 1
+    assert demo.db.labels.count_documents({}) > 0
+    statuses = demo.api.check_statuses()
+    assert statuses["flag_rate"] == "SUCCEEDED", statuses
+    assert statuses["dead_letter_rate"] == "SUCCEEDED", statuses
+    exports = re.findall(r"Excel export\s+(\S+)", summary)
+    assert exports and all((Path(e) / "summary.xlsx").exists() for e in exports)
 
 
-def test_two_hours_of_history_flow_to_checked_predictions_by_themselves(
-    hands_free: tuple[StackRecord, Path],
-) -> None:
-    record, state = hands_free
-    published = subprocess.run(
-        [sys.executable, "-m", "fraudstream.cli", "simulate",
-         "--start", HISTORY_START.isoformat(), "--end", HISTORY_END.isoformat(),
-         "--tx-per-day", "30000", "--seed", "4", "--label-delay", "5m"],
-        capture_output=True, text=True, check=True, env=os.environ.copy(),
-    )  # fmt: skip
-    total = int(published.stdout.split("published ")[1].split()[0])
-    closed = [
-        partition_key(HISTORY_START + i * WINDOW)
-        for i in range(int((HISTORY_END - HISTORY_START) / WINDOW))
-    ]
-    db = MongoClient(record.mongo_uri).fraudstream
+@pytest.mark.skipif(
+    not CHROMIUM,
+    reason="no chromium executable: install Debian's chromium (scripts/test does, as root)",
+)
+def test_the_ui_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
+    before = {c: documents_per_window(demo.db, c) for c in ("transactions", "ensemble_results")}
+    with chromium_page(demo.record.dagster_url, tmp_path) as page:
+        # The asset graph: every group expanded shows the whole pipeline.
+        page.goto("/asset-groups")
+        page.get_by_text("ingestion", exact=True).first.wait_for()
+        expand_all_groups(page)
+        for group in ("ingestion", "features", "ml", "quality", "export"):
+            expect(page.get_by_text(group, exact=True).first).to_be_visible()
+        for asset in ("transactions", "labels", "fraud_models", "excel_export"):
+            expect(page.get_by_text(asset, exact=True).first).to_be_visible()
+        screenshot(page, "asset-graph")
 
-    def everything_scored() -> bool:
-        ingested = counts_by_window(record, "transactions")
-        scored = counts_by_window(record, "ensemble_results")
-        return sum(ingested.get(k, 0) for k in closed) == total and all(
-            scored.get(k) == n for k, n in ingested.items()
-        )
+        # The partitions of `transactions`: the demo's windows are materialized.
+        page.goto("/assets/transactions?view=partitions")
+        materialized = page.get_by_text(re.compile(r"Materialized \(\d+\)")).first
+        materialized.wait_for()
+        count = int(re.search(r"\((\d+)\)", materialized.inner_text())[1])
+        assert count >= len(before["transactions"]), materialized.inner_text()
+        screenshot(page, "transactions-partitions")
 
-    # Windows featurized before the first model version's hour wait for the 10-minute retry of
-    # scoring (docs/architecture.md, Known limits); with thin night-time traffic the first model
-    # comes late.
-    wait_for(everything_scored, 900, "every closed window ingested and scored")
-    assert db.models.count_documents({}) >= 1
-    assert db.labels.count_documents({}) > 0
+        # A backfill of a range of windows from that page, as a user launches one.
+        windows = sorted(before["transactions"])[:6]
+        page.get_by_role("button", name="Materialize…").click()
+        dialog = page.get_by_role("dialog")
+        selection = dialog.get_by_placeholder(re.compile("partition", re.IGNORECASE)).first
+        selection.fill(f"[{windows[0]}...{windows[-1]}]")
+        selection.press("Enter")
+        expect(dialog.get_by_text("6 partitions")).to_be_visible()
+        screenshot(page, "backfill-dialog")
+        known = {b["id"] for b in demo.api.backfills()}
+        dialog.get_by_role("button", name="Launch backfill").click()
+        wait_for(lambda: len(demo.api.backfills()) > len(known), 60, "the backfill registered")
+        [launched] = [b for b in demo.api.backfills() if b["id"] not in known]
+        assert launched["assetSelection"] == ["transactions"]
+        assert sorted(launched["partitionNames"]) == windows
 
-    api = DagsterApi(record.dagster_url)
-    checks = api.query(
-        """query { assetNodes(assetKeys: [{path: ["ensemble_predictions"]}]) {
-             assetChecksOrError { ... on AssetChecks { checks { name
-               executionForLatestMaterialization { status } } } } } }""",
-    )
-    statuses = {
-        c["name"]: (c["executionForLatestMaterialization"] or {}).get("status")
-        for c in checks["assetNodes"][0]["assetChecksOrError"]["checks"]
-    }
-    assert statuses.get("flag_rate") == "SUCCEEDED", statuses
+        # The sensors, each RUNNING (its switch on) on the Automation page.
+        page.goto("/automation")
+        for name in (*SENSORS, "automation_sensor"):
+            item = page.locator("[class*=ListItem_listItem_]").filter(
+                has=page.get_by_role("link", name=name)
+            )
+            switches = item.locator("input[type=checkbox]")
+            expect(switches).to_have_count(2)  # the row's selection box, then its switch
+            expect(switches.nth(1)).to_be_checked()
+        screenshot(page, "sensors")
 
-    days = sorted({HISTORY_START.strftime("%Y-%m-%d"), (HISTORY_END - WINDOW).strftime("%Y-%m-%d")})
-    exports = [state / "exports" / day / "summary.xlsx" for day in days]
-    wait_for(lambda: all(p.exists() for p in exports), 300, f"the day's export {exports}")
-
-    # A backfill launched as the UI does re-materializes the range without changing a count.
-    before = {c: counts_by_window(record, c) for c in ("transactions", "ensemble_results")}
-    backfill = api.launch_backfill(["transactions"], closed[:6])
+        # The day's quality report with its precision-recall curves.
+        page.goto("/assets/model_quality_report")
+        page.get_by_text("ensemble_average_precision").first.wait_for()
+        screenshot(page, "quality-report")
+        page.get_by_text("[Show Markdown]").last.click()
+        expect(page.get_by_role("dialog").locator("img")).to_be_visible()
+        screenshot(page, "precision-recall-curves")
 
     def backfill_done() -> bool:
-        status = api.backfill_status(backfill)
-        assert status not in ("FAILED", "CANCELED"), status
+        status = demo.api.backfill_status(launched["id"])
+        assert status not in ("FAILED", "CANCELED", "COMPLETED_FAILED"), status
         return status in ("COMPLETED", "COMPLETED_SUCCESS")
 
-    wait_for(backfill_done, 300, "the backfill completed")
+    wait_for(backfill_done, 300, "the backfill launched from the UI completed")
     time.sleep(40)  # give automation a tick to act on the re-materialized windows
-    wait_for(lambda: not api.active_runs(), 300, "no run in progress")
-    after = {c: counts_by_window(record, c) for c in ("transactions", "ensemble_results")}
-    assert after == before
+    wait_for(lambda: not demo.api.active_runs(), 300, "no run in progress")
+    after = {c: documents_per_window(demo.db, c) for c in ("transactions", "ensemble_results")}
+    assert after == before  # re-materialized, nothing duplicated or lost
 
-    # The Kafka-lag sensor off and on again, as the UI's toggle does.
+
+def test_a_sensor_switched_off_and_on_as_the_ui_does(demo: Demo) -> None:
+    api = demo.api
     assert api.sensor_status("kafka_lag_sensor") == "RUNNING"
     api.set_sensor("kafka_lag_sensor", running=False)
     assert api.sensor_status("kafka_lag_sensor") == "STOPPED"
@@ -128,3 +191,26 @@ def test_two_hours_of_history_flow_to_checked_predictions_by_themselves(
     assert api.sensor_status("kafka_lag_sensor") == "RUNNING"
     for name in ("landing_files_sensor", "label_api_sensor", "automation_sensor"):
         assert api.sensor_status(name) == "RUNNING", name
+
+
+def test_ctrl_c_stops_every_process_of_the_demo(tmp_path: Path) -> None:
+    state = tmp_path / ".fraudstream"
+    demo = subprocess.Popen(
+        DEMO_COMMAND, env=demo_environment(state), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        for line in demo.stdout:
+            if line.startswith("published "):
+                break
+        record = StackRecord.load(state)
+        assert record is not None and all(is_running(p) for p in record.processes.values())
+        demo.send_signal(signal.SIGINT)
+        rest = demo.communicate(timeout=120)[0]
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        EmbeddedStack(state).down()
+    assert demo.returncode == 130
+    assert "interrupted: stopping the stack" in rest
+    assert not any(is_running(p) for p in record.processes.values())
+    assert StackRecord.load(state) is None

@@ -1,10 +1,12 @@
-"""Dagster's GraphQL API as the UI uses it: launch runs and backfills, read and toggle sensors.
+"""Dagster's GraphQL API as the UI uses it: launch runs, follow backfills, read and toggle
+sensors, read the checks' results.
 
 Used by the hands-free test and the freshness benchmark, which must act only as a user of the
 running webserver would (no in-process shortcuts)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,20 +62,17 @@ class DagsterApi:
                 id=state["id"],
             )
 
-    def launch_backfill(self, assets: list[str], partitions: list[str]) -> str:
-        """A partition backfill of ``assets`` (the UI's "Materialize selected"); its id."""
-        launched = self.query(
-            """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(
-                 backfillParams: $params) { __typename ... on LaunchBackfillSuccess { backfillId }
-                 ... on PythonError { message } } }""",
-            params={
-                "partitionNames": partitions,
-                "assetSelection": [{"path": [name]} for name in assets],
-            },
-        )["launchPartitionBackfill"]
-        if launched["__typename"] != "LaunchBackfillSuccess":
-            raise DagsterApiError(f"backfill of {assets} not launched: {launched}")
-        return launched["backfillId"]
+    def backfills(self) -> list[dict[str, Any]]:
+        """The backfills, newest first: ``id``, ``status``, ``partitionNames``, ``assetSelection``
+        (asset names)."""
+        answer = self.query(
+            """query { partitionBackfillsOrError { ... on PartitionBackfills { results {
+                 id status partitionNames assetSelection { path } } } } }"""
+        )["partitionBackfillsOrError"]["results"]
+        return [
+            {**backfill, "assetSelection": ["/".join(a["path"]) for a in backfill["assetSelection"]]}
+            for backfill in answer
+        ]
 
     def backfill_status(self, backfill_id: str) -> str:
         return self.query(
@@ -108,6 +107,39 @@ class DagsterApi:
             s=statuses,
         )
         return [run["runId"] for run in answer["runsOrError"]["results"]]
+
+    def check_statuses(self) -> dict[str, str]:
+        """Each asset check's latest execution: SUCCEEDED, FAILED (ERROR severity), WARNED (a
+        failed WARN check), IN_PROGRESS, SKIPPED, EXECUTION_FAILED, or NOT_RUN."""
+        nodes = self.query(
+            """query { assetNodes { assetKey { path }
+                 assetChecksOrError { ... on AssetChecks { checks { name } } } } }"""
+        )["assetNodes"]
+        checks = [
+            (node["assetKey"]["path"], check["name"])
+            for node in nodes
+            for check in node["assetChecksOrError"].get("checks", [])
+        ]
+        if not checks:
+            return {}
+        # One query for all checks, an alias each (a partitioned check's latest execution is
+        # not necessarily the one of its asset's latest materialization).
+        latest = self.query(
+            "query { "
+            + " ".join(
+                f"c{i}: assetCheckExecutions(assetKey: {{path: {json.dumps(path)}}}, "
+                f"checkName: {json.dumps(name)}, limit: 1) {{ status evaluation {{ severity }} }}"
+                for i, (path, name) in enumerate(checks)
+            )
+            + " }"
+        )
+        statuses = {}
+        for i, (_, name) in enumerate(checks):
+            [execution] = latest[f"c{i}"] or [None]
+            status = execution["status"] if execution else "NOT_RUN"
+            severity = ((execution or {}).get("evaluation") or {}).get("severity")
+            statuses[name] = "WARNED" if status == "FAILED" and severity == "WARN" else status
+        return statuses
 
     def active_runs(self) -> list[str]:
         return self.runs(["QUEUED", "NOT_STARTED", "STARTING", "STARTED"])
