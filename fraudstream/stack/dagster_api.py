@@ -69,10 +69,9 @@ class DagsterApi:
             """query { partitionBackfillsOrError { ... on PartitionBackfills { results {
                  id status partitionNames assetSelection { path } } } } }"""
         )["partitionBackfillsOrError"]["results"]
-        return [
-            {**backfill, "assetSelection": ["/".join(a["path"]) for a in backfill["assetSelection"]]}
-            for backfill in answer
-        ]
+        for backfill in answer:
+            backfill["assetSelection"] = ["/".join(a["path"]) for a in backfill["assetSelection"]]
+        return answer
 
     def backfill_status(self, backfill_id: str) -> str:
         return self.query(
