@@ -17,7 +17,7 @@ def pr_curves_png(labels: np.ndarray, scores: dict[str, np.ndarray], title: str)
     labels = np.asarray(labels)
     if len(np.unique(labels)) < 2:
         return None
-    figure = Figure(figsize=(5.5, 4), dpi=100)
+    figure = Figure(figsize=(5.5, 4.6), dpi=100)
     axes = figure.subplots()
     for name, score in scores.items():
         precision, recall, _ = precision_recall_curve(labels, score)
@@ -26,10 +26,10 @@ def pr_curves_png(labels: np.ndarray, scores: dict[str, np.ndarray], title: str)
     axes.axhline(labels.mean(), color="grey", linestyle="--", linewidth=1, label="fraud rate")
     axes.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title)
     axes.grid(alpha=0.3)
-    axes.legend(loc="upper right", fontsize="small")
-    figure.tight_layout()
+    # Below the axes: inside, it hid the curves' high-precision end.
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize="small")
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()
 
 

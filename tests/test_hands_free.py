@@ -92,7 +92,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 def test_the_demo_runs_everything_by_itself_and_ends_with_its_summary(demo: Demo) -> None:
     summary = demo.output.split("summary", 1)[1]
     for row in ("transactions", "frauds caught at the flag threshold", "precision of the flags",
-                "recall of the flags", "average precision (confidence)", r"model version\s+v\d",
+                "recall of the flags", r"average precision \(confidence\)", r"model version\s+v\d",
                 r"validation\s+7 checks", "Excel export"):  # fmt: skip
         assert re.search(row, summary), row
     assert f"The UI stays at {demo.record.dagster_url}" in demo.output
@@ -161,6 +161,15 @@ def test_the_ui_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
             expect(switches).to_have_count(2)  # the row's selection box, then its switch
             expect(switches.nth(1)).to_be_checked()
         screenshot(page, "sensors")
+
+        # The Kafka lag over time: the lag sensor's observations, charted per event.
+        page.goto("/assets/transactions")
+        page.get_by_role("button", name="Plots").click()
+        page.get_by_role("button", name="Events").click()
+        lag_chart = page.get_by_text("kafka_lag", exact=True).first
+        lag_chart.scroll_into_view_if_needed()
+        expect(lag_chart).to_be_visible()
+        screenshot(page, "kafka-lag")
 
         # The day's quality report with its precision-recall curves.
         page.goto("/assets/model_quality_report")
