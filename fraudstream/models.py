@@ -90,7 +90,7 @@ class FraudModels:
                 n_estimators=p.trees,
                 max_depth=p.max_depth,
                 max_features=p.max_features,
-                min_samples_leaf=p.min_leaf_rows,
+                min_samples_leaf=leaf_rows(p.min_leaf_rows, int(labels.sum())),
                 n_jobs=p.threads,
                 random_state=p.seed,
             ).fit(features, labels)
@@ -190,6 +190,14 @@ class FraudModels:
                 f"no {missing} transaction among {len(labels)} labels; both classes are needed"
             )
         return features, labels
+
+
+def leaf_rows(configured: int, frauds: int) -> int:
+    """The forest's minimum leaf size: ``configured``, fewer when frauds are scarce. With ten
+    frauds a 20-row leaf is never mostly fraud, so the forest never voted fraud and nothing was
+    flagged (a demo's first model, trained on one night-time hour: forest AP 0.09). From 200
+    frauds on (any day of traffic), ``configured`` as measured."""
+    return max(1, min(configured, frauds // 10))
 
 
 def _appended(

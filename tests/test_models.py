@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from fraudstream.models import FraudModels, NotEnoughData, TrainingParams
+from fraudstream.models import FraudModels, NotEnoughData, TrainingParams, leaf_rows
 
 COLUMNS = ["a", "b", "c", "d", "e"]
 PARAMS = TrainingParams(trees=30, boosting_iterations=30, min_labels=50)
@@ -30,6 +30,20 @@ def test_each_model_ranks_fraud_well_after_a_full_fit(trained: FraudModels) -> N
     assert ((probabilities >= 0) & (probabilities <= 1)).all()
     for column in range(3):
         assert roc_auc_score(labels, probabilities[:, column]) > 0.9
+
+
+def test_with_scarce_frauds_the_forest_still_votes_fraud_on_clear_cases() -> None:
+    # Eight frauds: a 20-row leaf could hold at most 8/20 fraud, and the forest never voted.
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(2_000, len(COLUMNS)))
+    features[:, 0] = np.clip(features[:, 0], None, 3)
+    features[:8, 0] = rng.uniform(4, 5, 8)
+    labels = (features[:, 0] > 3.5).astype(int)
+    assert labels.sum() == 8
+    models = FraudModels(COLUMNS, PARAMS).fit(features, labels)
+    clear_frauds = np.column_stack([rng.uniform(4, 5, 20), np.zeros((20, len(COLUMNS) - 1))])
+    assert (models.predict_proba(clear_frauds)[:, 0] >= 0.5).all()
+    assert [leaf_rows(20, f) for f in (0, 8, 55, 199, 200, 5_000)] == [1, 1, 5, 19, 20, 20]
 
 
 def test_an_update_uses_the_new_data_only_and_leaves_the_old_version_intact(
