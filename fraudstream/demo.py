@@ -226,6 +226,13 @@ def summary(db: Database, truth: pd.DataFrame, watch: Watch, exports: list[Path]
     latest = db.models.find_one(sort=[("_id", -1)])
     if latest:
         rows.append(("model version", f"v{latest['_id']} ({latest['decision']})"))
+        if not results.empty and not results["flagged"].any():
+            rows.append(
+                ("why nothing was flagged",
+                 f"no score reached the flag threshold (confidence > 0.8, or all three models "
+                 f"voting fraud): v{latest['_id']} learnt from {latest['frauds']} frauds; a "
+                 "longer history (--hours) teaches it more")
+            )  # fmt: skip
     rows.append(("validation", validation_line(watch.check_statuses())))
     if exports:
         rows += [("Excel export", str(path)) for path in exports]
