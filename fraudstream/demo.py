@@ -229,9 +229,8 @@ def summary(db: Database, truth: pd.DataFrame, watch: Watch, exports: list[Path]
         if not results.empty and not results["flagged"].any():
             rows.append(
                 ("why nothing was flagged",
-                 f"no score reached the flag threshold (confidence > 0.8, or all three models "
-                 f"voting fraud): v{latest['_id']} learnt from {latest['frauds']} frauds; a "
-                 "longer history (--hours) teaches it more")
+                 f"v{latest['_id']} learnt from {latest['frauds']} frauds: no confidence > 0.8 "
+                 "or 3 fraud votes yet (more --hours)")
             )  # fmt: skip
     rows.append(("validation", validation_line(watch.check_statuses())))
     if exports:
