@@ -18,6 +18,7 @@ from typing import Any
 
 import gridfs
 from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
 
 from fraudstream.models import FraudModels
 from fraudstream.mongo_store import MongoStore
@@ -49,6 +50,7 @@ class ModelVersion:
     decision: str
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     artifact_sha256: str = ""
+    artifact_id: Any = None  # the GridFS file (older records: found by name)
 
     @property
     def cut(self) -> DataCut:
@@ -81,21 +83,33 @@ class ModelRegistry:
 
     def save(self, record: ModelVersion, models: FraudModels) -> ModelVersion:
         """Store the artifact, then the record that points to it (a crash leaves no dangling
-        record)."""
+        record). The record claims ``record.version`` or, when a concurrent training run took
+        it first, the next free number: two runs never overwrite each other's version."""
         payload = pickle.dumps(models, protocol=pickle.HIGHEST_PROTOCOL)
         digest = hashlib.sha256(payload).hexdigest()
-        self.bucket.upload_from_stream(
-            f"fraud-models-v{record.version}", payload, metadata={"version": record.version}
-        )
-        saved = ModelVersion(**{**record.__dict__, "artifact_sha256": digest})
-        self.collection.replace_one({"_id": saved.version}, saved.document(), upsert=True)
+        artifact_id = self.bucket.upload_from_stream(f"fraud-models-pending-{digest[:16]}", payload)
+        number = record.version
+        while True:
+            saved = ModelVersion(
+                **{**record.__dict__, "version": number, "artifact_sha256": digest,
+                   "artifact_id": artifact_id}
+            )  # fmt: skip
+            try:
+                self.collection.insert_one(saved.document())
+                break
+            except DuplicateKeyError:
+                number = max(number + 1, self.next_version())
+        self.bucket.rename(artifact_id, f"fraud-models-v{number}")  # for people; loads use the id
         return saved
 
     def load(self, version: ModelVersion) -> FraudModels:
         """The version's models, after checking the artifact against its checksum."""
-        payload = self.bucket.open_download_stream_by_name(
-            f"fraud-models-v{version.version}"
-        ).read()
+        stream = (
+            self.bucket.open_download_stream(version.artifact_id)
+            if version.artifact_id is not None
+            else self.bucket.open_download_stream_by_name(f"fraud-models-v{version.version}")
+        )
+        payload = stream.read()
         if hashlib.sha256(payload).hexdigest() != version.artifact_sha256:
             raise ArtifactCorrupted(
                 f"model version {version.version}'s artifact does not match its checksum; retrain "

@@ -1,5 +1,7 @@
 """The model registry on real MongoDB (GridFS artifacts, lineage, no-leakage choice)."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -17,12 +19,15 @@ from fraudstream.mongo_store import MongoStore
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def tiny_models() -> FraudModels:
+def first_data() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     features = rng.normal(size=(300, 2))
-    labels = (features[:, 0] > 1.5).astype(int)
+    return features, (features[:, 0] > 1.5).astype(int)
+
+
+def tiny_models() -> FraudModels:
     params = TrainingParams(trees=5, boosting_iterations=5, min_labels=10)
-    return FraudModels(["a", "b"], params).fit(features, labels)
+    return FraudModels(["a", "b"], params).fit(*first_data())
 
 
 def version(number: int, until_hours: int, promoted: bool = True) -> ModelVersion:
@@ -61,6 +66,27 @@ def test_a_tampered_artifact_is_refused(store: MongoStore) -> None:
     store.collection("models").update_one({"_id": 1}, {"$set": {"artifact_sha256": "0" * 64}})
     with pytest.raises(ArtifactCorrupted, match="checksum"):
         registry.load(registry.get(saved.version))
+
+
+def test_concurrent_saves_of_the_same_number_keep_both_versions(store: MongoStore) -> None:
+    # Two training runs that started together both computed version 1 as the next number.
+    registry = ModelRegistry(store)
+    first, second = tiny_models(), FraudModels(["a", "b"], TrainingParams(trees=3, min_labels=10))
+    second = second.fit(*first_data())
+    barrier = threading.Barrier(2)
+
+    def save(models: FraudModels) -> ModelVersion:
+        barrier.wait()
+        return registry.save(version(1, 5), models)
+
+    with ThreadPoolExecutor(2) as pool:
+        saved = list(pool.map(save, [first, second]))
+    assert sorted(v.version for v in saved) == [1, 2]
+    probe = np.array([[2.0, 0.0], [-1.0, 0.0]])
+    for record, models in zip(saved, [first, second], strict=True):
+        loaded = registry.load(registry.get(record.version))
+        assert np.array_equal(loaded.predict_proba(probe), models.predict_proba(probe))
+    assert store.collection("models").count_documents({}) == 2
 
 
 def test_scoring_uses_the_newest_promoted_version_trained_before_the_window(
