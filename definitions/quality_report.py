@@ -10,7 +10,6 @@ from definitions.labels import labels
 from definitions.owners import ML
 from definitions.predictions import ensemble_predictions
 from definitions.resources import MongoResource
-from fraudstream.models import MODEL_NAMES
 from fraudstream.plots import markdown_image, pr_curves_png
 from fraudstream.quality import labelled_scores, score_metrics
 from fraudstream.reports import metrics_table, versions_table
@@ -52,8 +51,7 @@ def model_quality_report(
     metrics = score_metrics(scored)
     curves = pr_curves_png(
         scored.labels,
-        {name: scored.per_model[:, i] for i, name in enumerate(MODEL_NAMES)}
-        | {"ensemble": scored.confidence},
+        scored.scores,
         f"{context.partition_key}: {len(scored.labels):,} labelled, {scored.frauds} frauds",
     )
     return dg.MaterializeResult(

@@ -25,6 +25,7 @@ from pymongo.database import Database
 
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
+from fraudstream.ensemble import EnsembleThresholds
 from fraudstream.kafka_admin import ensure_topic
 from fraudstream.kafka_source import KafkaSettings, TopicNotFound, TopicReader, records_behind
 from fraudstream.metrics import alert_metrics, ranking_metrics
@@ -57,7 +58,6 @@ class DemoSettings:
 
 @dataclass(frozen=True)
 class Progress:
-    ingested: int
     scored: int
     windows_ingested: int
     windows_scored: int
@@ -67,7 +67,7 @@ class Progress:
     checks: Counter[str]
 
     def line(self, elapsed: float, expected: int, windows: int) -> str:
-        checks = ", ".join(f"{n} {s.lower()}" for s, n in sorted(self.checks.items())) or "none"
+        checks = status_counts(self.checks) or "none"
         lag = "?" if self.lag is None else f"{self.lag:,}"
         return (
             f"[{elapsed:4.0f}s] windows ingested {self.windows_ingested}/{windows} "
@@ -115,7 +115,7 @@ def _demo(
         flush=True,
     )
     db = MongoClient(record.mongo_uri, tz_aware=True)[config.mongo_database()]
-    watch = Watch(db, record, history)
+    watch = Watch(db, record)
     windows = int((history.end - history.start) / WINDOW)
     started = time.monotonic()
 
@@ -158,9 +158,8 @@ def poll(condition: Callable[[], bool], timeout: timedelta, every: float = 10.0)
 class Watch:
     """What the demo reads to show progress: MongoDB, the Kafka group's lag, the checks."""
 
-    def __init__(self, db: Database, record: StackRecord, history: TimeRange) -> None:
+    def __init__(self, db: Database, record: StackRecord) -> None:
         self.db = db
-        self.history = history
         self.api = DagsterApi(record.dagster_url or "")
         self.kafka = KafkaSettings(
             record.kafka_bootstrap, config.kafka_topic(), config.kafka_group_id()
@@ -170,7 +169,6 @@ class Watch:
         ingested = documents_per_window(self.db, "transactions")
         scored = documents_per_window(self.db, "ensemble_results")
         return Progress(
-            ingested=sum(ingested.values()),
             scored=sum(scored.values()),
             windows_ingested=len(ingested),
             windows_scored=len(scored),
@@ -229,8 +227,8 @@ def summary(db: Database, truth: pd.DataFrame, watch: Watch, exports: list[Path]
         if not results.empty and not results["flagged"].any():
             rows.append(
                 ("why nothing was flagged",
-                 f"v{latest['_id']} learnt from {latest['frauds']} frauds: no confidence > 0.8 "
-                 "or 3 fraud votes yet (more --hours)")
+                 f"v{latest['_id']} learnt from {latest['frauds']} frauds: no confidence > "
+                 f"{EnsembleThresholds().flag_confidence} or 3 fraud votes yet (more --hours)")
             )  # fmt: skip
     rows.append(("validation", validation_line(watch.check_statuses())))
     if exports:
@@ -244,14 +242,16 @@ def summary(db: Database, truth: pd.DataFrame, watch: Watch, exports: list[Path]
     return "\n".join([*lines, rule])
 
 
+def status_counts(counts: Counter[str]) -> str:
+    """``{"SUCCEEDED": 3, "IN_PROGRESS": 1}`` as "1 in progress, 3 succeeded"."""
+    return ", ".join(f"{n} {s.lower().replace('_', ' ')}" for s, n in sorted(counts.items()))
+
+
 def validation_line(statuses: dict[str, str]) -> str:
     """The checks' latest results in one line, naming any that did not pass."""
     if not statuses:
         return "unknown (the webserver did not answer)"
-    counts = Counter(statuses.values())
-    text = f"{len(statuses)} checks: " + ", ".join(
-        f"{n} {s.lower().replace('_', ' ')}" for s, n in sorted(counts.items())
-    )
+    text = f"{len(statuses)} checks: " + status_counts(Counter(statuses.values()))
     failing = sorted(
         n for n, s in statuses.items() if s in ("FAILED", "WARNED", "EXECUTION_FAILED")
     )

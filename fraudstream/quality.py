@@ -135,6 +135,12 @@ class LabelledScores:
     def frauds(self) -> int:
         return int(self.labels.sum())
 
+    @property
+    def scores(self) -> dict[str, np.ndarray]:
+        """Each model's probability and the ensemble's confidence, by name."""
+        per_model = {name: self.per_model[:, i] for i, name in enumerate(MODEL_NAMES)}
+        return per_model | {"ensemble": self.confidence}
+
 
 def labelled_scores(store: MongoStore, start: datetime, end: datetime) -> LabelledScores:
     """The labelled transactions scored in ``[start, end)`` with the ensemble's and each model's
@@ -183,14 +189,8 @@ def labelled_scores(store: MongoStore, start: datetime, end: datetime) -> Labell
 def score_metrics(scored: LabelledScores) -> dict[str, dict[str, float]]:
     """AUC ROC and AP of each model's probability; of the ensemble's confidence too, with the
     precision and recall of its vote."""
-    metrics = {
-        name: ranking_metrics(scored.labels, scored.per_model[:, i])
-        for i, name in enumerate(MODEL_NAMES)
-    }
-    metrics["ensemble"] = {
-        **ranking_metrics(scored.labels, scored.confidence),
-        **alert_metrics(scored.labels, scored.votes),
-    }
+    metrics = {name: ranking_metrics(scored.labels, score) for name, score in scored.scores.items()}
+    metrics["ensemble"] |= alert_metrics(scored.labels, scored.votes)
     return metrics
 
 
