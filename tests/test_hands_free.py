@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
 import pytest
@@ -46,11 +47,11 @@ class Demo:
     record: StackRecord
     state: Path
 
-    @property
+    @cached_property  # one client for the module's tests, not one per access
     def db(self) -> Database:
         return MongoClient(self.record.mongo_uri).fraudstream
 
-    @property
+    @cached_property
     def api(self) -> DagsterApi:
         return DagsterApi(self.record.dagster_url or "")
 
