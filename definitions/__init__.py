@@ -16,6 +16,7 @@ from definitions.resources import (
     LabelApiResource,
     MongoResource,
     QualityResource,
+    RescoringResource,
     spark_resource,
 )
 from definitions.schedules import (
@@ -26,6 +27,7 @@ from definitions.schedules import (
 from sensors.kafka_lag import kafka_lag_sensor
 from sensors.label_api import label_api_sensor
 from sensors.landing_files import landing_files_sensor
+from sensors.model_rescoring import model_rescoring_sensor
 
 defs = dg.Definitions(
     assets=[
@@ -43,12 +45,19 @@ defs = dg.Definitions(
     executor=dg.in_process_executor,
     jobs=[full_retrain_job, hourly_training_job],
     schedules=[hourly_training_schedule, daily_full_retrain_schedule],
-    sensors=[kafka_lag_sensor, landing_files_sensor, label_api_sensor, automation_sensor],
+    sensors=[
+        kafka_lag_sensor,
+        landing_files_sensor,
+        label_api_sensor,
+        model_rescoring_sensor,
+        automation_sensor,
+    ],
     resources={
         "kafka": KafkaResource(),
         "mongo": MongoResource(),
         "label_api": LabelApiResource(),
         "pyspark": spark_resource(),
         "quality_limits": QualityResource(),
+        "rescoring": RescoringResource(),
     },
 )

@@ -1,6 +1,8 @@
 """Training assets: the hourly incremental update of the fraud models, and the full retrain."""
 
+import math
 from datetime import timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -9,7 +11,8 @@ from definitions.features import transaction_features
 from definitions.labels import labels
 from definitions.owners import ML
 from definitions.resources import MongoResource
-from fraudstream.model_registry import ModelRegistry
+from fraudstream.lifecycle import GatePolicy, RefitPolicy
+from fraudstream.model_registry import ModelRegistry, ModelVersion
 from fraudstream.models import TrainingParams
 from fraudstream.plots import markdown_image, pr_curves_png
 from fraudstream.reports import metrics_table
@@ -17,14 +20,30 @@ from fraudstream.training import HoldoutScores, TrainingPolicy, train_step
 from partitions import hourly_partitions
 from spark_jobs.features import FEATURE_COLUMNS
 
+_PARAMS, _REFIT, _GATE = TrainingParams(), RefitPolicy(), GatePolicy()
+
 
 class TrainingConfig(dg.Config):
-    """How one training run chooses its data and judges its result."""
+    """How one training run chooses its data, when it refits, and how it judges its result
+    (defaults: fraudstream/lifecycle.py)."""
 
     full_retrain: bool = False
-    promotion_margin: float = 0.02
-    min_labels: int = 100
+    min_labels: int = _PARAMS.min_labels
     full_fit_days: float = 30.0  # a full fit learns from this many recent days (0: all)
+    refit_growth: float = _REFIT.growth  # frauds or rows since the last full fit, as its share
+    refit_every_hours: float = _REFIT.every.total_seconds() / 3600  # of data time
+    gate_min_frauds: int = _GATE.min_frauds  # in the evaluation set, for a measured decision
+    promotion_margin: float = _GATE.margin
+
+    def policy(self) -> TrainingPolicy:
+        return TrainingPolicy(
+            params=TrainingParams(min_labels=self.min_labels),
+            refit=RefitPolicy(
+                growth=self.refit_growth, every=timedelta(hours=self.refit_every_hours)
+            ),
+            gate=GatePolicy(min_frauds=self.gate_min_frauds, margin=self.promotion_margin),
+            full_fit_window=timedelta(days=self.full_fit_days) if self.full_fit_days else None,
+        )
 
 
 @dg.asset(
@@ -40,20 +59,16 @@ def fraud_models(
     context: dg.AssetExecutionContext, config: TrainingConfig, mongo: MongoResource
 ) -> dg.MaterializeResult:
     """A new version of the three fraud models (random forest, gradient boosting, logistic
-    regression) each hour: the promoted version updated with the labelled transactions that
-    arrived since its data ended (a full fit when none exists, or with `full_retrain`). Stored in
-    the `models` registry; promoted when its holdout Average Precision does not drop more than
-    `promotion_margin` below its parent's. Too little data is a skip, with the reason."""
+    regression) each hour: a full fit when the labelled data has grown enough since the last one
+    (frauds or rows doubled, or a day of data time), else the promoted version updated with the
+    labelled transactions that arrived since. Judged against the promoted version on recent
+    labelled rows neither has seen (promoted by a stated rule when they hold too few frauds) and
+    stored in the `models` registry. Too little data is a skip, with the reason."""
     until = context.partition_time_window.end
-    policy = TrainingPolicy(
-        params=TrainingParams(min_labels=config.min_labels),
-        promotion_margin=config.promotion_margin,
-        full_fit_window=timedelta(days=config.full_fit_days) if config.full_fit_days else None,
-    )
     with mongo.store() as store:
         registry = ModelRegistry(store)
         outcome = train_step(
-            store, registry, FEATURE_COLUMNS, until, policy, full=config.full_retrain
+            store, registry, FEATURE_COLUMNS, until, config.policy(), full=config.full_retrain
         )
     if outcome.version is None:
         context.log.warning(f"training skipped: {outcome.skipped}")
@@ -67,26 +82,42 @@ def fraud_models(
             "parent": version.parent if version.parent is not None else "none",
             "promoted": version.promoted,
             "decision": version.decision,
+            "fit_reason": version.fit_reason,
+            **gate_metadata(version.gate),
             "training_rows": version.rows,
             "training_frauds": version.frauds,
             "trained_until": version.trained_until.isoformat(),
+            "data_until": version.data_until.isoformat(),
             "metrics": dg.MetadataValue.md(metrics_table(version.metrics)),
-            "holdout_pr_curve": dg.MetadataValue.md(
-                holdout_picture(outcome.holdout, version.version)
-            ),
+            "holdout_pr_curve": dg.MetadataValue.md(holdout_picture(outcome.holdout, version)),
         }
     )
 
 
-def holdout_picture(holdout: HoldoutScores, version: int) -> str:
-    """The version's precision-recall curves on its holdout, or why there are none."""
-    png = pr_curves_png(holdout.labels, holdout.scores, f"model version {version}: holdout")
+def gate_metadata(evidence: dict[str, Any]) -> dict[str, float | int]:
+    """The promotion gate's numbers as plain metadata values, so the UI charts them across
+    versions (absent ones are left out)."""
+    names = ("candidate_ap", "incumbent_ap", "candidate_auc", "incumbent_auc",
+             "ap_difference_low", "ap_difference_high")  # fmt: skip
+    numbers: dict[str, float | int] = {
+        f"evaluation_{key}": int(evidence[key]) for key in ("rows", "frauds") if key in evidence
+    }
+    return numbers | {
+        f"gate_{name}": round(float(evidence[name]), 4)
+        for name in names
+        if evidence.get(name) is not None and not math.isnan(evidence[name])
+    }
+
+
+def holdout_picture(holdout: HoldoutScores | None, version: ModelVersion) -> str:
+    """The version's precision-recall curves on its evaluation set, or why there are none."""
+    if holdout is None:
+        return f"No curve: no evaluation set ({version.decision})."
+    number = version.version
+    png = pr_curves_png(holdout.labels, holdout.scores, f"model version {number}: evaluation set")
     if png is None:
-        return (
-            f"No curve: the holdout's {len(holdout.labels)} rows hold one class only "
-            "(common for an hourly update; the full fits draw one)."
-        )
-    return markdown_image(png, f"precision-recall curves of version {version} on its holdout")
+        return f"No curve: the evaluation set's {len(holdout.labels)} rows hold one class only."
+    return markdown_image(png, f"precision-recall curves of version {number} on its evaluation set")
 
 
 full_retrain_job = dg.define_asset_job(

@@ -46,8 +46,10 @@ def ensemble_predictions(
 ) -> Iterator[dg.MaterializeResult]:
     """Each window's transactions scored by the three models (`model_predictions`) and the
     ensemble (`ensemble_results`: majority vote, mean-probability confidence, flag), flagged ones
-    copied to `flagged_transactions`. The model version is the newest promoted one trained only on
-    data from before the window (or the oldest, recorded). Before the first model version the
+    copied to `flagged_transactions`. The model version is the promoted one whose training data
+    ends closest before the window (or the oldest, recorded); a re-score by a better version
+    (`model_rescoring_sensor`) reports the versions replaced and the flags that changed. Before
+    the first model version the
     windows stay unmaterialized (automation retries them when the version they map to lands, or
     every 2 minutes). Re-runs replace, never duplicate."""
     window = context.partition_time_window
@@ -73,5 +75,12 @@ def ensemble_predictions(
             "agreement_rate": round(report.agreement_rate, 4),
             "model_versions": ", ".join(f"v{v}" for v in sorted(report.versions)) or "none",
             "version_choice": "; ".join(sorted(report.reasons)) or "no transactions",
+            "rescored_windows": report.rescored_windows,
+            "replaced_versions": ", ".join(
+                f"v{v} ({n} windows)" for v, n in sorted(report.replaced_versions.items())
+            )
+            or "none",
+            "flags_added": report.flags_added,
+            "flags_removed": report.flags_removed,
         }
     )

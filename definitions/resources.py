@@ -16,6 +16,7 @@ from fraudstream.kafka_source import KafkaSettings, TopicReader
 from fraudstream.label_api_client import LabelApiClient
 from fraudstream.mongo_store import MongoStore
 from fraudstream.quality import QualityThresholds
+from fraudstream.rescoring import RescoringPolicy
 
 
 class KafkaResource(dg.ConfigurableResource):
@@ -118,6 +119,25 @@ class QualityResource(dg.ConfigurableResource):
         fields = self.model_dump()
         hours = fields.pop("lookback_hours")
         return QualityThresholds(**fields, lookback=timedelta(hours=hours))
+
+
+_RESCORING = RescoringPolicy()
+
+
+class RescoringResource(dg.ConfigurableResource):
+    """Which scored windows `model_rescoring_sensor` sends back to scoring when a better model
+    version lands (defaults: fraudstream/rescoring.py)."""
+
+    horizon_days: float = _RESCORING.horizon.total_seconds() / 86_400
+    fraud_growth: float = _RESCORING.fraud_growth
+    max_windows_per_run: int = _RESCORING.max_windows_per_run
+
+    def policy(self) -> RescoringPolicy:
+        return RescoringPolicy(
+            horizon=timedelta(days=self.horizon_days),
+            fraud_growth=self.fraud_growth,
+            max_windows_per_run=self.max_windows_per_run,
+        )
 
 
 def spark_resource() -> PySparkResource:

@@ -3,17 +3,18 @@
 A version's artifact (the pickled ``FraudModels``) lives in the GridFS bucket ``model_artifacts``
 with its SHA-256; its record in ``models`` says what it was trained on (the event-time window of its
 labelled transactions), from which parent, with which features, how it scored on its holdout,
-and whether it was promoted. Scoring a window uses the newest promoted version trained only on
-data from before the window (no leakage); a window older than every version gets the oldest one,
-and the choice is recorded.
+and whether it was promoted, why it was a full fit or an update, and the evidence of the
+promotion gate (``lifecycle.py``). Which version scores a window is decided by
+``rescoring.best_for_window`` over the promoted versions' summaries.
 """
 
 from __future__ import annotations
 
 import hashlib
 import pickle
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import gridfs
@@ -22,6 +23,7 @@ from pymongo.errors import DuplicateKeyError
 
 from fraudstream.models import FraudModels
 from fraudstream.mongo_store import MongoStore
+from fraudstream.rescoring import VersionSummary
 from fraudstream.training_data import DataCut
 
 MODELS = "models"
@@ -51,21 +53,33 @@ class ModelVersion:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     artifact_sha256: str = ""
     artifact_id: Any = None  # the GridFS file (older records: found by name)
+    # The newest labelled transaction its lineage learned from: it may score windows after it.
+    # Records from before this field count their whole training window.
+    data_until: datetime | None = None
+    full_fit: int | None = None  # its lineage's full fit; None: this version is one
+    seen_rows: int = 0  # labelled rows its lineage learned from (since its full fit)
+    seen_frauds: int = 0
+    fit_reason: str = ""
+    gate: dict[str, Any] = field(default_factory=dict)  # the promotion decision's evidence
 
     @property
     def cut(self) -> DataCut:
         return DataCut(self.trained_until, self.seen_until)
 
+    @property
+    def full_fit_version(self) -> int:
+        if self.kind == "full":
+            return self.version
+        return self.full_fit if self.full_fit is not None else self.parent or self.version
+
+    def summary(self) -> VersionSummary:
+        data_until = self.data_until or self.trained_until - timedelta(microseconds=1)
+        return VersionSummary(
+            self.version, data_until, self.full_fit_version, self.seen_frauds or self.frauds
+        )
+
     def document(self) -> dict[str, Any]:
         return {"_id": self.version, **self.__dict__}
-
-
-@dataclass(frozen=True)
-class ScoringChoice:
-    """Which version scores a window, and why."""
-
-    version: ModelVersion
-    reason: str
 
 
 class ModelRegistry:
@@ -74,7 +88,9 @@ class ModelRegistry:
     def __init__(self, store: MongoStore) -> None:
         self.store = store
         self.collection = store.collection(MODELS)
-        self.collection.create_index([("promoted", ASCENDING), ("trained_until", DESCENDING)])
+        self.collection.create_index([("promoted", ASCENDING), ("data_until", DESCENDING)])
+        self.collection.create_index([("kind", ASCENDING), ("_id", DESCENDING)])
+        self._upgrade_records()
         self.bucket = gridfs.GridFSBucket(store.db, bucket_name=ARTIFACTS)
 
     def next_version(self) -> int:
@@ -126,41 +142,37 @@ class ModelRegistry:
         document = self.collection.find_one(query, sort=[("_id", DESCENDING)])
         return _record(document) if document else None
 
-    def for_scoring(self, window_start: datetime) -> ScoringChoice | None:
-        """The newest promoted version trained only on data from before ``window_start``;
-        else the oldest promoted version, flagged as such. None if nothing is promoted."""
+    def latest_full(self) -> ModelVersion | None:
+        """The newest full fit, promoted or not."""
+        document = self.collection.find_one({"kind": "full"}, sort=[("_id", DESCENDING)])
+        return _record(document) if document else None
+
+    def promoted_summaries(self, since: datetime) -> list[VersionSummary]:
+        """What choosing a version for windows from ``since`` on needs: the promoted versions
+        whose data ends at or after ``since``, and the newest one whose data ends before it."""
+        promoted = {"promoted": True}
+        newer = self.collection.find({**promoted, "data_until": {"$gte": since}})
         before = self.collection.find_one(
-            {"promoted": True, "trained_until": {"$lte": window_start}},
-            sort=[("trained_until", DESCENDING), ("_id", DESCENDING)],
+            {**promoted, "data_until": {"$lt": since}},
+            sort=[("data_until", DESCENDING), ("_id", DESCENDING)],
         )
-        if before:
-            return ScoringChoice(
-                _record(before), "newest promoted version trained before the window"
-            )
-        oldest = self.collection.find_one({"promoted": True}, sort=[("trained_until", ASCENDING)])
-        if oldest:
-            return ScoringChoice(
-                _record(oldest),
-                "no version was trained before this window: the oldest promoted one scores it",
-            )
-        return None
+        documents = [*newer, *([before] if before else [])]
+        return [_record(document).summary() for document in documents]
 
+    def summaries(self, versions: Iterable[int]) -> list[VersionSummary]:
+        """Summaries of the given version numbers (those that exist)."""
+        found = self.collection.find({"_id": {"$in": sorted(set(versions))}})
+        return [_record(document).summary() for document in found]
 
-def promotion_decision(
-    candidate_ap: float, parent_ap: float | None, margin: float
-) -> tuple[bool, str]:
-    """Promote unless holdout Average Precision drops more than ``margin`` below the parent's
-    (both measured on the same holdout); the reason is recorded and shown."""
-    if parent_ap is None:
-        return True, f"first version (holdout AP {candidate_ap:.3f})"
-    if candidate_ap >= parent_ap - margin:
-        return True, (
-            f"holdout AP {candidate_ap:.3f} vs {parent_ap:.3f} for the parent (margin {margin})"
+    def _upgrade_records(self) -> None:
+        """Records stored before ``data_until`` existed get it from their training window (an
+        indexed check, a no-op once done)."""
+        if self.collection.find_one({"data_until": None}, {"_id": 1}) is None:
+            return
+        self.collection.update_many(
+            {"data_until": None},
+            [{"$set": {"data_until": {"$subtract": ["$trained_until", 1]}}}],
         )
-    return False, (
-        f"holdout AP {candidate_ap:.3f} is more than {margin} below the parent's "
-        f"{parent_ap:.3f}: kept, not promoted"
-    )
 
 
 def _record(document: dict[str, Any]) -> ModelVersion:

@@ -1,9 +1,11 @@
 """Scoring a range of windows with the ensemble and storing the results (contracts: DESIGN.md).
 
-Each window is scored by the version the registry chooses for it (trained only on data from before
-the window, or the oldest one, recorded). Writes are idempotent: a window's documents are replaced
-as a whole (deleted, then inserted in bulk — an upsert costs ~4x an insert here, bench/score.py).
-``model_predictions`` holds one document per transaction with each model's probability and vote.
+Each window is scored by the version ``rescoring.best_for_window`` chooses among the promoted ones
+(its data precedes the window, or the oldest one, recorded). Writes are idempotent: a window's
+documents are replaced as a whole (deleted, then inserted in bulk — an upsert costs ~4x an insert
+here, bench/score.py). ``model_predictions`` holds one document per transaction with each model's
+probability and vote; ``scored_windows`` one per window: the version that scored it, and when a
+re-score replaced an earlier version, which one and the flags it added and removed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pymongo import ASCENDING, ReplaceOne
+from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.errors import BulkWriteError
 
 from fraudstream.batching import BackgroundWriter, batches
@@ -25,11 +27,13 @@ from fraudstream.feature_history import TRANSACTION_FEATURES
 from fraudstream.model_registry import ModelRegistry
 from fraudstream.models import MODEL_NAMES, FraudModels
 from fraudstream.mongo_store import DUPLICATE_KEY, MongoStore
+from fraudstream.rescoring import RescoringPolicy, StaleWindow, best_for_window, stale_windows
 from fraudstream.windows import TimeRange, partition_key
 
 MODEL_PREDICTIONS = "model_predictions"
 ENSEMBLE_RESULTS = "ensemble_results"
 FLAGGED_TRANSACTIONS = "flagged_transactions"
+SCORED_WINDOWS = "scored_windows"
 SCORE_BATCH = 20_000
 
 
@@ -47,6 +51,10 @@ class ScoringReport:
     unanimous: int = 0
     versions: Counter[int] = field(default_factory=Counter)
     reasons: set[str] = field(default_factory=set)
+    rescored_windows: int = 0  # scored before, by another version
+    replaced_versions: Counter[int] = field(default_factory=Counter)  # windows per old version
+    flags_added: int = 0
+    flags_removed: int = 0
 
     @property
     def agreement_rate(self) -> float:
@@ -63,22 +71,24 @@ def score_range(
     bounded by the batch, not the window)."""
     report = ScoringReport()
     loaded: dict[int, FraudModels] = {}
+    candidates = registry.promoted_summaries(time_range.start)
     for window in time_range.windows():
         key = partition_key(window.start)
         if not store.collection(TRANSACTION_FEATURES).find_one({"partition_key": key}, {"_id": 1}):
             _clear(store, key)  # an empty window needs no model
             continue
-        choice = registry.for_scoring(window.start)
+        choice = best_for_window(candidates, window.start)
         if choice is None:
             raise NoModelVersion(
                 "no promoted model version in the registry: materialize fraud_models (or run "
                 "full_retrain_job) once labelled data exists"
             )
-        if choice.version.version not in loaded:  # a range's windows mostly share a version
-            loaded[choice.version.version] = registry.load(choice.version)
-        models = loaded[choice.version.version]
-        version = choice.version.version
+        version = choice.version
+        if version not in loaded:  # a range's windows mostly share a version
+            loaded[version] = registry.load(registry.get(version))
+        models = loaded[version]
         report.reasons.add(f"v{version}: {choice.reason}")
+        before = _previous_score(store, key)
         # Replace the window: its old documents go first, so a transaction no longer in it (or
         # no longer flagged) leaves no trace; a crash in between is repaired by the re-run.
         _clear(store, key)
@@ -98,11 +108,81 @@ def score_range(
                 ids = frame["_id"].tolist()
                 writer.submit((ids, probabilities, decision))
                 report.scored += len(ids)
-            report.flagged += int(decision.flagged.sum())
-            report.frauds_voted += int(decision.is_fraud.sum())
-            report.unanimous += round(decision.agreement_rate * len(ids))
-            report.versions[version] += len(ids)
+                report.flagged += int(decision.flagged.sum())
+                report.frauds_voted += int(decision.is_fraud.sum())
+                report.unanimous += round(decision.agreement_rate * len(ids))
+                report.versions[version] += len(ids)
+        _record_window(store, report, window, version, before)
     return report
+
+
+@dataclass(frozen=True)
+class PreviousScore:
+    """What a window's last scoring left: its version and its flagged transactions."""
+
+    version: int
+    flagged: set[str]
+
+
+def _previous_score(store: MongoStore, key: str) -> PreviousScore | None:
+    document = store.collection(SCORED_WINDOWS).find_one({"_id": key})
+    if document is None:
+        return None
+    flagged = store.collection(FLAGGED_TRANSACTIONS).find({"partition_key": key}, {"_id": 1})
+    return PreviousScore(document["model_version"], {doc["_id"] for doc in flagged})
+
+
+def _record_window(
+    store: MongoStore,
+    report: ScoringReport,
+    window: TimeRange,
+    version: int,
+    before: PreviousScore | None,
+) -> None:
+    """The window's ``scored_windows`` document; a re-score by another version records which
+    version it replaced and the flags that changed (also counted in ``report``)."""
+    key = partition_key(window.start)
+    document: dict[str, Any] = {
+        "window_start": window.start,
+        "model_version": version,
+        "scored_at": datetime.now(UTC),
+    }
+    if before is not None and before.version != version:
+        flagged = {
+            doc["_id"]
+            for doc in store.collection(FLAGGED_TRANSACTIONS).find(
+                {"partition_key": key}, {"_id": 1}
+            )
+        }
+        added, removed = len(flagged - before.flagged), len(before.flagged - flagged)
+        document |= {"replaced_version": before.version, "flags_added": added,
+                     "flags_removed": removed}  # fmt: skip
+        report.rescored_windows += 1
+        report.replaced_versions[before.version] += 1
+        report.flags_added += added
+        report.flags_removed += removed
+    store.collection(SCORED_WINDOWS).replace_one({"_id": key}, document, upsert=True)
+
+
+def windows_to_rescore(
+    store: MongoStore, registry: ModelRegistry, policy: RescoringPolicy
+) -> list[StaleWindow]:
+    """The scored windows within the horizon whose best version now is clearly better than the
+    one that scored them (``rescoring.stale_windows``). Reads the horizon's ``scored_windows``
+    documents (a few per hour) and the versions involved, never the scores themselves."""
+    windows = store.collection(SCORED_WINDOWS)
+    newest = windows.find_one({}, {"window_start": 1}, sort=[("window_start", DESCENDING)])
+    if newest is None:
+        return []
+    since = newest["window_start"] - policy.horizon
+    scored = {
+        doc["window_start"]: doc["model_version"]
+        for doc in windows.find({"window_start": {"$gte": since}})
+    }
+    promoted = registry.promoted_summaries(since)
+    known = {v.version for v in promoted}
+    versions = promoted + registry.summaries(set(scored.values()) - known)
+    return stale_windows(scored, versions, policy)
 
 
 def _clear(store: MongoStore, key: str) -> None:
@@ -110,11 +190,13 @@ def _clear(store: MongoStore, key: str) -> None:
     if store.collection(ENSEMBLE_RESULTS).find_one({"partition_key": key}, {"_id": 1}):
         for name in (MODEL_PREDICTIONS, ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS):
             store.collection(name).delete_many({"partition_key": key})
+    store.collection(SCORED_WINDOWS).delete_one({"_id": key})
 
 
 def ensure_scoring_indexes(store: MongoStore) -> None:
     for name in (MODEL_PREDICTIONS, ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS):
         store.collection(name).create_index([("partition_key", ASCENDING)])
+    store.collection(SCORED_WINDOWS).create_index([("window_start", ASCENDING)])
 
 
 def _write(

@@ -1,6 +1,6 @@
-"""One training step of the model registry: a full fit, or an incremental update of the promoted
-version with the labelled data that arrived since it; evaluation on a time-ordered holdout and the
-promotion decision."""
+"""One training step of the model registry: a full fit or an incremental update of the promoted
+version (``lifecycle.refit_reason`` decides which), judged against the incumbent on rows neither
+has seen (``lifecycle.gate_decision``), stored with its lineage and the evidence."""
 
 from __future__ import annotations
 
@@ -10,8 +10,18 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from fraudstream.lifecycle import (
+    FullFit,
+    GatePolicy,
+    GateResult,
+    RefitPolicy,
+    evaluation_split,
+    gate_decision,
+    refit_reason,
+    rule_decision,
+)
 from fraudstream.metrics import ranking_metrics
-from fraudstream.model_registry import ModelRegistry, ModelVersion, promotion_decision
+from fraudstream.model_registry import ModelRegistry, ModelVersion
 from fraudstream.models import MODEL_NAMES, FraudModels, NotEnoughData, TrainingParams
 from fraudstream.mongo_store import MongoStore
 from fraudstream.training_data import (
@@ -20,21 +30,16 @@ from fraudstream.training_data import (
     cut_rows,
     ensure_training_indexes,
     new_rows,
-    time_split,
 )
 
 
 @dataclass(frozen=True)
 class TrainingPolicy:
-    """How a training step chooses its data and judges its result."""
+    """How a training step chooses its data, when it refits, and how it judges the result."""
 
     params: TrainingParams = field(default_factory=TrainingParams)
-    holdout_share: float = 0.2
-    promotion_margin: float = 0.02
-    # An hour's holdout often holds no fraud, and its AP is then undefined. Promoting keeps the
-    # hourly updates small (each starts from the latest promoted version); False requires a
-    # measured AP before a version may score.
-    promote_without_holdout_frauds: bool = True
+    refit: RefitPolicy = field(default_factory=RefitPolicy)
+    gate: GatePolicy = field(default_factory=GatePolicy)
     settle: timedelta = SETTLE
     # A full fit learns from the recent past only: fraud patterns drift (a compromised terminal
     # is only risky for weeks), and the oldest stored rows lack the 30-37 days of history their
@@ -44,7 +49,7 @@ class TrainingPolicy:
 
 @dataclass(frozen=True)
 class HoldoutScores:
-    """The candidate's scores on its holdout rows, for pictures (not stored in the registry)."""
+    """The trial fit's scores on the evaluation rows, for pictures (not stored in the registry)."""
 
     labels: np.ndarray
     scores: dict[str, np.ndarray]  # per model and "ensemble"
@@ -68,75 +73,127 @@ def train_step(
     *,
     full: bool = False,
 ) -> TrainingOutcome:
-    """A new version from the labelled feature rows stamped before ``until``: all of them for a
-    full fit (or when nothing is promoted yet), else the promoted version updated with the rows
-    that are new since its data cut (``training_data``).
-
-    The candidate is evaluated on the latest ``holdout_share`` of each class after training on
-    the rest, next to its parent on the same rows; the stored version is then fitted on all the
-    rows, so none is held out of every version for good."""
+    """A new version from the labelled feature rows stamped before ``until``: the promoted
+    version updated with the rows new since its data cut, or a full fit on the last
+    ``full_fit_window`` of the cut when asked (``full``), when nothing is promoted, or when the
+    refit policy says the data has grown enough since the last full fit."""
     ensure_training_indexes(store)
     parent = registry.latest()
-    full = full or parent is None
-    if not full and until <= parent.trained_until:
+    if parent is not None and not full and until <= parent.trained_until:
         return TrainingOutcome(
             None,
             f"the hour ending {until.isoformat()} is already covered by version "
             f"{parent.version} (trained until {parent.trained_until.isoformat()}); its late labels "
-            "go into the next hourly update (run full_retrain_job for a version that ends here)",
+            "go into the next update (run full_retrain_job for a version that ends here)",
         )
     cut = current_cut(store, until, policy.settle)
-    data = (
-        cut_rows(store, columns, cut, policy.full_fit_window)
-        if full
-        else new_rows(store, columns, cut, parent.cut)
-    )
-    if data.empty:
-        since = "" if full else f" new since version {parent.version}"
+    new = new_rows(store, columns, cut, parent.cut) if parent is not None else None
+    if new is not None and new.empty and not full:
         return TrainingOutcome(
-            None, f"no labelled transactions before {until.isoformat()}{since}: wait for labels"
+            None,
+            f"no labelled transactions before {until.isoformat()} new since version "
+            f"{parent.version}: wait for labels",
         )
-    train, holdout = time_split(data, policy.holdout_share)
+    reason = (
+        "full retrain requested" if full else _refit_reason(registry, parent, new, until, policy)
+    )
+    data = new if reason is None else cut_rows(store, columns, cut, policy.full_fit_window)
+    if data.empty:
+        return TrainingOutcome(
+            None, f"no labelled transactions before {until.isoformat()}: wait for labels"
+        )
     parent_models = registry.load(parent) if parent is not None else None
-    base = FraudModels(columns, policy.params) if full else parent_models
+    base = FraudModels(columns, policy.params) if reason is not None else parent_models
+    unseen = data if new is None else new
     try:
-        candidate = _fit(base, train, columns, full)
-        scored = holdout_scores(candidate, holdout, columns)
-        metrics = evaluate(scored)
-        models = _fit(base, data, columns, full)
-    except NotEnoughData as reason:
-        return TrainingOutcome(None, str(reason))
-    parent_ap = None
-    if parent is not None:
-        parent_scores = parent_models.predict_proba(_x(holdout, columns)).mean(axis=1)
-        parent_ap = ranking_metrics(_y(holdout), parent_scores)["average_precision"]
-        metrics["parent_ensemble"] = {"average_precision": parent_ap}
-    candidate_ap = metrics["ensemble"]["average_precision"]
-    if np.isnan(candidate_ap):
-        promoted = parent is None or policy.promote_without_holdout_frauds
-        decision = "holdout has one class only: AP undefined, " + (
-            "promoted" if promoted else "kept, not promoted"
+        gate, holdout = _judge(
+            base, reason is not None, parent, parent_models, data, unseen, columns, policy
         )
-    else:
-        promoted, decision = promotion_decision(
-            candidate_ap, None if parent_ap is None or np.isnan(parent_ap) else parent_ap,
-            policy.promotion_margin,
-        )  # fmt: skip
+        models = _fit(base, data, columns, reason is not None)
+    except NotEnoughData as why:
+        return TrainingOutcome(None, str(why))
+    data_until = data["tx_datetime"].max().to_pydatetime()
     record = ModelVersion(
         version=registry.next_version(),
-        kind="full" if full else "incremental",
-        parent=None if full else parent.version,
+        kind="incremental" if reason is None else "full",
+        parent=None if reason is not None else parent.version,
         trained_from=data["tx_datetime"].min().to_pydatetime(),
         trained_until=until,
         seen_until=cut.seen_until,
         rows=len(data),
         frauds=int(data["tx_fraud"].sum()),
         feature_columns=columns,
-        metrics=metrics,
-        promoted=promoted,
-        decision=decision,
+        metrics=_metrics(holdout, gate),
+        promoted=gate.promoted,
+        decision=gate.decision,
+        data_until=data_until if reason is not None else max(data_until, parent.data_until),
+        full_fit=None if reason is not None else parent.full_fit_version,
+        seen_rows=models.trained_rows,
+        seen_frauds=models.trained_frauds,
+        fit_reason=reason or f"update of v{parent.version} with {len(data)} new labelled rows",
+        gate=gate.evidence,
     )
-    return TrainingOutcome(registry.save(record, models), holdout=scored)
+    return TrainingOutcome(registry.save(record, models), holdout=holdout)
+
+
+def _refit_reason(
+    registry: ModelRegistry,
+    parent: ModelVersion | None,
+    new: pd.DataFrame | None,
+    until: datetime,
+    policy: TrainingPolicy,
+) -> str | None:
+    """The refit policy applied to the last full fit (promoted or not: a refused refit is not
+    retried every hour) and what the promoted lineage learned since."""
+    last = registry.latest_full()
+    if parent is None or new is None or last is None:
+        return refit_reason(None, until=until, rows_since=0, frauds_since=0, policy=policy.refit)
+    return refit_reason(
+        FullFit(last.version, last.trained_until, last.rows, last.frauds),
+        until=until,
+        rows_since=max(0, parent.seen_rows + len(new) - last.rows),
+        frauds_since=max(0, parent.seen_frauds + int(new["tx_fraud"].sum()) - last.frauds),
+        policy=policy.refit,
+    )
+
+
+def _judge(
+    base: FraudModels,
+    full: bool,
+    incumbent: ModelVersion | None,
+    incumbent_models: FraudModels | None,
+    data: pd.DataFrame,
+    unseen: pd.DataFrame,
+    columns: list[str],
+    policy: TrainingPolicy,
+) -> tuple[GateResult, HoldoutScores | None]:
+    """The promotion decision: a trial fit on the rows before the evaluation set, compared with
+    the incumbent on it; by rule when the unseen rows are too few to compare on."""
+    number = incumbent.version if incumbent is not None else None
+    start = evaluation_split(unseen, len(data), policy.gate)
+    if start is not None:
+        trial_rows = data[data["tx_datetime"] < start]
+        evaluation = unseen[unseen["tx_datetime"] >= start]
+        try:
+            trial = _fit(base, trial_rows, columns, full)
+        except NotEnoughData:
+            start = None  # the rows before the set cannot train: judged by rule below
+    if start is None:
+        frauds = int(unseen["tx_fraud"].sum())
+        return rule_decision(
+            len(unseen), frauds, incumbent_version=number, policy=policy.gate
+        ), None
+    scored = holdout_scores(trial, evaluation, columns)
+    theirs = (
+        incumbent_models.predict_proba(_x(evaluation, columns)).mean(axis=1)
+        if incumbent_models is not None
+        else None
+    )
+    decision = gate_decision(
+        scored.labels, scored.scores["ensemble"], theirs, incumbent_version=number,
+        policy=policy.gate,
+    )  # fmt: skip
+    return decision, scored
 
 
 def _fit(base: FraudModels, rows: pd.DataFrame, columns: list[str], full: bool) -> FraudModels:
@@ -145,18 +202,25 @@ def _fit(base: FraudModels, rows: pd.DataFrame, columns: list[str], full: bool) 
 
 
 def holdout_scores(models: FraudModels, holdout: pd.DataFrame, columns: list[str]) -> HoldoutScores:
-    """Each model's probability and the ensemble's mean probability on the holdout rows."""
+    """Each model's probability and the ensemble's mean probability on the evaluation rows."""
     probabilities = models.predict_proba(_x(holdout, columns))
     scores = {name: probabilities[:, i] for i, name in enumerate(MODEL_NAMES)}
     return HoldoutScores(_y(holdout), scores | {"ensemble": probabilities.mean(axis=1)})
 
 
-def evaluate(holdout: HoldoutScores) -> dict:
-    """Ranking metrics of each model and of the ensemble on the holdout."""
-    labels = holdout.labels
-    metrics = {name: ranking_metrics(labels, score) for name, score in holdout.scores.items()}
-    metrics["holdout"] = {"rows": float(len(labels)), "frauds": float(labels.sum())}
-    return metrics
+def _metrics(holdout: HoldoutScores | None, gate: GateResult) -> dict[str, dict[str, float]]:
+    """Ranking metrics of each model and of the ensemble on the evaluation set (none when the
+    decision was by rule), and the set's size."""
+    size = {"rows": float(gate.evidence["rows"]), "frauds": float(gate.evidence["frauds"])}
+    if holdout is None:
+        return {"holdout": size}
+    metrics = {name: ranking_metrics(holdout.labels, s) for name, s in holdout.scores.items()}
+    if "incumbent_ap" in gate.evidence:
+        metrics["incumbent_ensemble"] = {
+            "auc_roc": gate.evidence["incumbent_auc"],
+            "average_precision": gate.evidence["incumbent_ap"],
+        }
+    return metrics | {"holdout": size}
 
 
 def _x(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:

@@ -121,23 +121,6 @@ def new_rows(store: MongoStore, columns: list[str], cut: DataCut, parent: DataCu
     return pd.concat(parts).sort_values("tx_datetime", kind="stable").reset_index(drop=True)
 
 
-def time_split(frame: pd.DataFrame, holdout_share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The earlier rows of each class for training, the latest ``holdout_share`` of each class
-    for evaluation: the holdout lies in the training rows' future and holds frauds even when
-    they are rare."""
-    train, holdout = [], []
-    for _, rows in frame.groupby("tx_fraud", sort=True):
-        cut = round(len(rows) * (1 - holdout_share))
-        train.append(rows.iloc[:cut])
-        holdout.append(rows.iloc[cut:])
-    if not train:
-        return frame, frame
-    return (
-        pd.concat(train).sort_values("tx_datetime", kind="stable"),
-        pd.concat(holdout).sort_values("tx_datetime", kind="stable"),
-    )
-
-
 def _features(store: MongoStore, query: dict[str, Any], columns: list[str]) -> pd.DataFrame:
     rows = store.collection(TRANSACTION_FEATURES).find(query, _projection(columns))
     return _frame(rows, columns)

@@ -7,14 +7,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from fraudstream.model_registry import (
-    ArtifactCorrupted,
-    ModelRegistry,
-    ModelVersion,
-    promotion_decision,
-)
+from fraudstream.model_registry import ArtifactCorrupted, ModelRegistry, ModelVersion
 from fraudstream.models import FraudModels, TrainingParams
 from fraudstream.mongo_store import MongoStore
+from fraudstream.rescoring import best_for_window
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -30,7 +26,9 @@ def tiny_models() -> FraudModels:
     return FraudModels(["a", "b"], params).fit(*first_data())
 
 
-def version(number: int, until_hours: int, promoted: bool = True) -> ModelVersion:
+def version(
+    number: int, until_hours: int, promoted: bool = True, data_hours: float | None = None
+) -> ModelVersion:
     return ModelVersion(
         version=number,
         kind="full" if number == 1 else "incremental",
@@ -44,6 +42,7 @@ def version(number: int, until_hours: int, promoted: bool = True) -> ModelVersio
         metrics={"ensemble": {"average_precision": 0.5}},
         promoted=promoted,
         decision="test",
+        data_until=T0 + timedelta(hours=until_hours if data_hours is None else data_hours),
     )
 
 
@@ -89,35 +88,45 @@ def test_concurrent_saves_of_the_same_number_keep_both_versions(store: MongoStor
     assert store.collection("models").count_documents({}) == 2
 
 
-def test_scoring_uses_the_newest_promoted_version_trained_before_the_window(
+def test_scoring_uses_the_promoted_version_whose_data_ends_closest_before_the_window(
     store: MongoStore,
 ) -> None:
     registry = ModelRegistry(store)
-    assert registry.for_scoring(T0) is None
+    assert best_for_window(registry.promoted_summaries(T0), T0) is None
     models = tiny_models()
-    for record in (version(1, 2), version(2, 4), version(3, 6, promoted=False), version(4, 8)):
+    # Version 5 was trained for hour 10, but its labelled data ends at hour 3 (later hours had
+    # no labels yet): it may score every window after hour 3.
+    for record in (
+        version(1, 2),
+        version(2, 4),
+        version(3, 6, promoted=False),
+        version(4, 8),
+        version(5, 10, data_hours=3),
+    ):
         registry.save(record, models)
 
-    assert registry.for_scoring(T0 + timedelta(hours=5)).version.version == 2
-    assert registry.for_scoring(T0 + timedelta(hours=7)).version.version == 2  # 3 not promoted
-    assert registry.for_scoring(T0 + timedelta(hours=9)).version.version == 4
-    early = registry.for_scoring(T0 + timedelta(hours=1))
-    assert early.version.version == 1 and "oldest" in early.reason
-    assert registry.latest().version == 4
+    def chosen(hours: float, since_hours: float = 0) -> int:
+        candidates = registry.promoted_summaries(T0 + timedelta(hours=since_hours))
+        return best_for_window(candidates, T0 + timedelta(hours=hours)).version
+
+    assert chosen(3.5) == 5  # its data ends at 3; version 2's (4) reaches into the window
+    assert chosen(5) == 2  # version 2's data (until 4) reaches closer than version 5's (3)
+    assert chosen(7) == 2  # 3 is not promoted
+    assert chosen(9) == 4
+    assert chosen(9, since_hours=8.5) == 4  # from a later range start: the newest before it
+    early = best_for_window(registry.promoted_summaries(T0), T0 + timedelta(hours=1))
+    assert early.version == 1 and "oldest" in early.reason
+    assert registry.latest().version == 5
 
 
-@pytest.mark.parametrize(
-    ("candidate", "parent", "promoted", "words"),
-    [
-        (0.60, None, True, "first version"),
-        (0.60, 0.62, True, "vs 0.620"),
-        (0.50, 0.62, False, "not promoted"),
-        (0.70, 0.62, True, "vs 0.620"),
-    ],
-)
-def test_promotion_tolerates_a_small_drop_in_average_precision_only(
-    candidate: float, parent: float | None, promoted: bool, words: str
+def test_records_stored_before_data_until_existed_count_their_training_window(
+    store: MongoStore,
 ) -> None:
-    decision, reason = promotion_decision(candidate, parent, margin=0.05)
-    assert decision is promoted
-    assert words in reason
+    registry = ModelRegistry(store)
+    registry.save(version(1, 2), tiny_models())
+    store.collection("models").update_one({"_id": 1}, {"$unset": {"data_until": ""}})
+
+    upgraded = ModelRegistry(store).get(1)
+    assert upgraded.data_until == T0 + timedelta(hours=2) - timedelta(milliseconds=1)
+    choice = best_for_window(registry.promoted_summaries(T0), T0 + timedelta(hours=2))
+    assert choice.version == 1 and "data before the window" in choice.reason

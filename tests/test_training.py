@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from fraudstream.lifecycle import GatePolicy
 from fraudstream.model_registry import ModelRegistry
 from fraudstream.models import TrainingParams
 from fraudstream.mongo_store import MongoStore
@@ -14,7 +15,7 @@ COLUMNS = ["a", "b", "c"]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 POLICY = TrainingPolicy(
     params=TrainingParams(trees=20, boosting_iterations=20, min_labels=100),
-    promotion_margin=0.05,
+    gate=GatePolicy(min_frauds=30, resamples=50),
     settle=timedelta(0),
 )
 
@@ -63,20 +64,58 @@ def test_the_first_step_fits_in_full_and_later_steps_update_with_new_rows_only(
 
     first = train_step(store, registry, COLUMNS, T0 + timedelta(hours=10), POLICY).version
     assert (first.version, first.kind, first.parent, first.promoted) == (1, "full", None, True)
-    assert first.rows == 4_000  # evaluated on a holdout, then fitted on every row
-    assert first.metrics["holdout"]["rows"] == pytest.approx(4_000 * 0.2, abs=2)
+    assert first.rows == 4_000  # evaluated on its newest 30 frauds' rows, then fitted on all
+    assert first.metrics["holdout"]["frauds"] == 30
     assert first.metrics["ensemble"]["auc_roc"] > 0.9
-    assert "first version" in first.decision
+    assert first.decision.startswith("first version (AP")
+    assert first.fit_reason.startswith("first version")
+    assert first.data_until == max(
+        doc["tx_datetime"] for doc in store.collection("transaction_features").find()
+    )
 
     add_rows(store, T0 + timedelta(hours=10), hours=2, per_hour=400, seed=2)
     second = train_step(store, registry, COLUMNS, T0 + timedelta(hours=12), POLICY).version
     assert (second.version, second.kind, second.parent) == (2, "incremental", 1)
     assert second.rows == 800  # only what arrived since version 1
     assert second.trained_from >= T0 + timedelta(hours=10)
-    assert "average_precision" in second.metrics["parent_ensemble"]
+    assert (second.seen_rows, second.full_fit_version) == (4_800, 1)
+    # Its ~24 new frauds are too few to compare on: promoted by the stated rule.
+    assert second.promoted and "promoted by rule" in second.decision
+    assert second.gate["frauds"] == second.frauds
 
     full = train_step(store, registry, COLUMNS, T0 + timedelta(hours=12), POLICY, full=True)
     assert full.version.kind == "full" and full.version.rows == 4_800
+
+
+def test_full_refits_follow_the_data_not_the_clock(store: MongoStore) -> None:
+    registry = ModelRegistry(store)
+    add_rows(store, T0, hours=4, per_hour=400, seed=1)
+    first = train_step(store, registry, COLUMNS, T0 + timedelta(hours=4), POLICY).version
+    assert first.kind == "full"
+
+    # Four more hours double the rows and the frauds since the full fit: a refit, judged
+    # against version 1 on rows it never saw.
+    add_rows(store, T0 + timedelta(hours=4), hours=4, per_hour=400, seed=2)
+    refit = train_step(store, registry, COLUMNS, T0 + timedelta(hours=8), POLICY).version
+    assert (refit.kind, refit.parent, refit.rows) == ("full", None, 3_200)
+    assert "since the full fit v1" in refit.fit_reason
+    assert refit.gate["incumbent"] == 1 and refit.gate["frauds"] >= 30
+    assert "incumbent_ensemble" in refit.metrics
+    assert refit.decision.startswith(("promoted: AP", "kept, not promoted: AP"))
+
+    # A little more data within the day: an update of the refit.
+    add_rows(store, T0 + timedelta(hours=8), hours=1, per_hour=400, seed=3)
+    update = train_step(store, registry, COLUMNS, T0 + timedelta(hours=9), POLICY).version
+    assert (update.kind, update.full_fit_version) == ("incremental", refit.version)
+
+    # A day of data time after the refit, even a small hour of data refits.
+    add_rows(store, T0 + timedelta(hours=32), hours=1, per_hour=400, seed=4)
+    daily = train_step(store, registry, COLUMNS, T0 + timedelta(hours=33), POLICY).version
+    assert daily.kind == "full" and "data time" in daily.fit_reason
+
+    # Without new labelled rows, a day of data time is no reason to refit the same data.
+    idle = train_step(store, registry, COLUMNS, T0 + timedelta(hours=60), POLICY)
+    assert idle.version is None and "new since version" in idle.skipped
 
 
 def test_too_little_new_data_is_a_clear_skip(store: MongoStore) -> None:
