@@ -88,7 +88,11 @@ def fraud_models(
             "training_frauds": version.frauds,
             "trained_until": version.trained_until.isoformat(),
             "data_until": version.data_until.isoformat(),
-            "metrics": dg.MetadataValue.md(metrics_table(version.metrics)),
+            "metrics": dg.MetadataValue.md(
+                metrics_table(version.metrics)
+                if outcome.holdout is not None
+                else f"Not measured: {version.decision}"
+            ),
             "holdout_pr_curve": dg.MetadataValue.md(holdout_picture(outcome.holdout, version)),
         }
     )

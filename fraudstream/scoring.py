@@ -118,10 +118,14 @@ def score_range(
 
 @dataclass(frozen=True)
 class PreviousScore:
-    """What a window's last scoring left: its version and its flagged transactions."""
+    """What a window's last scoring left: its ``scored_windows`` document and flagged ids."""
 
-    version: int
+    document: dict[str, Any]
     flagged: set[str]
+
+    @property
+    def version(self) -> int:
+        return self.document["model_version"]
 
 
 def _previous_score(store: MongoStore, key: str) -> PreviousScore | None:
@@ -129,7 +133,7 @@ def _previous_score(store: MongoStore, key: str) -> PreviousScore | None:
     if document is None:
         return None
     flagged = store.collection(FLAGGED_TRANSACTIONS).find({"partition_key": key}, {"_id": 1})
-    return PreviousScore(document["model_version"], {doc["_id"] for doc in flagged})
+    return PreviousScore(document, {doc["_id"] for doc in flagged})
 
 
 def _record_window(
@@ -147,7 +151,10 @@ def _record_window(
         "model_version": version,
         "scored_at": datetime.now(UTC),
     }
-    if before is not None and before.version != version:
+    replaced = ("replaced_version", "flags_added", "flags_removed")
+    if before is not None and before.version == version:  # a re-run keeps the last re-score
+        document |= {name: before.document[name] for name in replaced if name in before.document}
+    elif before is not None:
         flagged = {
             doc["_id"]
             for doc in store.collection(FLAGGED_TRANSACTIONS).find(

@@ -112,7 +112,7 @@ def test_from_kafka_and_a_label_file_to_checked_predictions_and_an_export(
     assert checks["ensemble_agreement"].metadata["scored"].value == day_count
     assert "not measured" in checks["ensemble_quality"].description  # its labels come later
     metadata = scored.asset_materializations_for_node("ensemble_predictions")[0].metadata
-    assert "trained before the window" in metadata["version_choice"].value
+    assert "trained on data before the window" in metadata["version_choice"].value
 
     exported = materialize(["excel_export"], partition_key="2026-11-10")
     metadata = exported.asset_materializations_for_node("excel_export")[0].metadata
