@@ -113,8 +113,9 @@ def labels_have_both_classes(mongo: MongoResource) -> dg.AssetCheckResult:
 def model_holdout_quality(
     context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
 ) -> dg.AssetCheckResult:
-    """Holdout AUC ROC and Average Precision of each model and of the ensemble of the version
-    this run trained, against `min_auc` / `min_average_precision`."""
+    """AUC ROC and Average Precision of each model and of the ensemble of the version this run
+    trained, on its evaluation set (recent labelled rows the promoted version never saw), against
+    `min_auc` / `min_average_precision`."""
     until = context.op_execution_context.partition_time_window.end
     with mongo.store() as store:
         record = store.collection(MODELS).find_one({"trained_until": until}, sort=[("_id", -1)])

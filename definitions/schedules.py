@@ -1,5 +1,5 @@
-"""Training schedules users see and toggle in the UI: the hourly incremental update, and the
-daily full retrain that relearns the trees' structure."""
+"""Training schedules users see and toggle in the UI: the hourly training run, and a nightly
+full retrain (training also refits by itself as the data grows: fraudstream/lifecycle.py)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -47,9 +47,9 @@ def hourly_training_schedule(
 
 DAILY_FULL_RETRAIN_SCHEDULE_DESCRIPTION = (
     "At 02:45 UTC, retrains the three models from scratch on the last 30 days up to the hour "
-    "that just closed. Hourly updates refresh the forest's leaves and add boosting iterations but "
-    "keep the trees' structure; this relearns it from the latest data. Off: only hourly updates "
-    "(run `full_retrain_job` by hand when fraud patterns change)."
+    "that just closed. Training already refits by itself when the labelled frauds or rows have "
+    "doubled since the last full fit or a day of data time has passed; this schedule adds a "
+    "nightly refit in steady state. Off: the data-driven refits go on."
 )
 
 

@@ -97,7 +97,7 @@ def label_classes(store: MongoStore) -> Verdict:
 
 
 def holdout_quality(metrics: dict[str, dict[str, float]], limits: QualityThresholds) -> Verdict:
-    """A model version's holdout AUC and AP, per model and for the ensemble."""
+    """A model version's AUC and AP on its evaluation set, per model and for the ensemble."""
     numbers: dict[str, float | int | str] = {}
     failing = []
     for name in (*MODEL_NAMES, "ensemble"):
@@ -111,7 +111,12 @@ def holdout_quality(metrics: dict[str, dict[str, float]], limits: QualityThresho
             if not np.isnan(value) and value < limit:
                 failing.append(f"{name} {metric} {value:.3f} < {limit}")
     if all(np.isnan(v) for v in numbers.values() if isinstance(v, float)):
-        return Verdict(True, "holdout had one class only: not measurable", numbers)
+        return Verdict(
+            True,
+            "not measurable: no evaluation set (its unseen rows held too few frauds: promoted by "
+            "rule) or one class only",
+            numbers,
+        )
     passed = not failing
     return Verdict(
         passed,

@@ -8,6 +8,7 @@ window must end scored by the best version it may use, consistently across `ense
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import dagster as dg
 import numpy as np
@@ -170,7 +171,7 @@ def test_a_catch_up_refits_in_data_time_and_ends_with_every_window_on_its_best_v
     # Refits follow the data: never more than a day of data time (plus one half-day arrival)
     # between full fits while labelled data keeps coming, and the last one knows every label.
     assert len(full_fits) >= 3, [v.fit_reason for v in versions]
-    gaps = [b.trained_until - a.trained_until for a, b in zip(full_fits, full_fits[1:])]
+    gaps = [b.trained_until - a.trained_until for a, b in pairwise(full_fits)]
     assert max(gaps) <= timedelta(days=1) + CHUNK, [v.fit_reason for v in versions]
     last_label = START + timedelta(days=LABELLED_DAYS)
     assert full_fits[-1].data_until >= last_label - timedelta(minutes=2)
@@ -199,4 +200,3 @@ def test_a_catch_up_refits_in_data_time_and_ends_with_every_window_on_its_best_v
             for r in final_day} == {True}  # fmt: skip
     rescored = store.collection("scored_windows").count_documents({"replaced_version": {"$gt": 0}})
     assert daemon.rescoring_runs >= 1 and rescored >= 1
-

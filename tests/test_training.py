@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pytest
 
 from fraudstream.lifecycle import GatePolicy
 from fraudstream.model_registry import ModelRegistry
