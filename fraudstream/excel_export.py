@@ -1,11 +1,13 @@
 """A day's data as Excel workbooks, streamed from MongoDB.
 
 One workbook per collection (``transactions``, ``model_predictions``, ``ensemble_results``,
-``flagged_transactions``) and ``summary.xlsx`` (export time, row counts, model versions). Rows are
-read with a cursor and written by XlsxWriter in constant-memory mode, so memory does not grow with
-the day's size; a sheet holds at most Excel's 1,048,576 rows (header included), after which the
-rows continue on ``<name>_2``, ``<name>_3``... Each workbook is written to a temporary name and
-renamed into place: a re-run replaces the files, a crash leaves no half-written one.
+``flagged_transactions``, and ``scored_windows``: the version that scored each window and, after a
+re-score by a better version, the version it replaced and the flags it added and removed) and
+``summary.xlsx`` (export time, row counts, model versions, re-scores and their flag changes).
+Rows are read with a cursor and written by XlsxWriter in constant-memory mode, so memory does not
+grow with the day's size; a sheet holds at most Excel's 1,048,576 rows (header included), after
+which the rows continue on ``<name>_2``, ``<name>_3``... Each workbook is written to a temporary
+name and renamed into place: a re-run replaces the files, a crash leaves no half-written one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ import xlsxwriter
 
 from fraudstream.models import MODEL_NAMES
 from fraudstream.mongo_store import TRANSACTIONS, MongoStore
-from fraudstream.scoring import ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS, MODEL_PREDICTIONS
+from fraudstream.scoring import (
+    ENSEMBLE_RESULTS,
+    FLAGGED_TRANSACTIONS,
+    MODEL_PREDICTIONS,
+    SCORED_WINDOWS,
+)
 from fraudstream.windows import partition_key
 
 EXCEL_MAX_ROWS = 1_048_576
@@ -69,6 +76,13 @@ SHEETS = (
          ("partition_key", "partition_key"), ("model_version", "model_version"),
          ("fraud_votes", "fraud_votes"), ("confidence", "confidence")),
     ),
+    Sheet(
+        "scored_windows",
+        SCORED_WINDOWS,
+        (("partition_key", "partition_key"), ("model_version", "model_version"),
+         ("scored_at (UTC)", "scored_at"), ("replaced_version", "replaced_version"),
+         ("flags_added", "flags_added"), ("flags_removed", "flags_removed")),
+    ),
 )  # fmt: skip
 
 
@@ -87,6 +101,7 @@ class DayExport:
     files: dict[str, ExportedFile]
     model_versions: list[int]
     exported_at: datetime
+    rescores: dict[str, int]  # re-scored windows, flags added, flags removed
 
     @property
     def summary(self) -> Path:
@@ -119,7 +134,7 @@ def export_day(
         )
         files[sheet.name] = ExportedFile(path, written, sheets)
     versions = sorted(store.collection(ENSEMBLE_RESULTS).distinct("model_version", keys))
-    export = DayExport(directory, files, versions, datetime.now(UTC))
+    export = DayExport(directory, files, versions, datetime.now(UTC), _rescores(store, keys))
     _write_summary(export, start, end)
     return export
 
@@ -159,10 +174,36 @@ def _write_summary(export: DayExport, start: datetime, end: datetime) -> None:
         ["day start (UTC)", start],
         ["day end (UTC)", end],
         ["model versions", ", ".join(f"v{v}" for v in export.model_versions) or "none"],
+        *[[name, count] for name, count in export.rescores.items()],
         *[[f"{name} rows", file.rows] for name, file in export.files.items()],
         *[[f"{name} sheets", file.sheets] for name, file in export.files.items()],
     ]
     write_workbook(export.summary, "summary", ["item", "value"], rows)
+
+
+def _rescores(store: MongoStore, keys: dict[str, Any]) -> dict[str, int]:
+    """How many of the day's windows a better model version re-scored, and the flags it changed."""
+    totals = next(
+        store.collection(SCORED_WINDOWS).aggregate(
+            [
+                {"$match": {**keys, "replaced_version": {"$exists": True}}},
+                {
+                    "$group": {
+                        "_id": None,
+                        "windows": {"$sum": 1},
+                        "added": {"$sum": "$flags_added"},
+                        "removed": {"$sum": "$flags_removed"},
+                    }
+                },
+            ]
+        ),
+        {"windows": 0, "added": 0, "removed": 0},
+    )
+    return {
+        "windows re-scored by a better model version": totals["windows"],
+        "flags added by re-scores": totals["added"],
+        "flags removed by re-scores": totals["removed"],
+    }
 
 
 def _field(document: dict[str, Any], path: str) -> Any:

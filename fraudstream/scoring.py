@@ -147,6 +147,7 @@ def _record_window(
     version it replaced and the flags that changed (also counted in ``report``)."""
     key = partition_key(window.start)
     document: dict[str, Any] = {
+        "partition_key": key,
         "window_start": window.start,
         "model_version": version,
         "scored_at": datetime.now(UTC),
@@ -204,6 +205,7 @@ def ensure_scoring_indexes(store: MongoStore) -> None:
     for name in (MODEL_PREDICTIONS, ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS):
         store.collection(name).create_index([("partition_key", ASCENDING)])
     store.collection(SCORED_WINDOWS).create_index([("window_start", ASCENDING)])
+    store.collection(SCORED_WINDOWS).create_index([("partition_key", ASCENDING)])
 
 
 def _write(

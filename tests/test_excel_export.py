@@ -32,7 +32,14 @@ def test_rows_continue_on_a_new_sheet_at_the_limit(tmp_path: Path) -> None:
 def test_an_empty_day_still_gets_workbooks_with_headers(tmp_path: Path, store: MongoStore) -> None:
     export = export_day(store, tmp_path / "day", DAY, DAY + timedelta(days=1))
     assert {name: f.rows for name, f in export.files.items()} == dict.fromkeys(
-        ["transactions", "model_predictions", "ensemble_results", "flagged_transactions"], 0
+        [
+            "transactions",
+            "model_predictions",
+            "ensemble_results",
+            "flagged_transactions",
+            "scored_windows",
+        ],
+        0,
     )
     assert sheet_rows(export.files["ensemble_results"].path)["ensemble_results"][0][0] == (
         "transaction_id"
@@ -68,12 +75,23 @@ def test_a_day_is_exported_with_its_summary_and_a_rerun_replaces_it(
 
     add(DAY, 200, "in")
     add(DAY + timedelta(days=1), 5, "next")  # another day's rows stay out
+    store.collection("scored_windows").insert_many(
+        [{"_id": partition_key(DAY), "partition_key": partition_key(DAY), "model_version": 3,
+          "scored_at": DAY + timedelta(hours=2), "replaced_version": 2, "flags_added": 1,
+          "flags_removed": 2},
+         {"_id": partition_key(DAY + timedelta(minutes=10)),
+          "partition_key": partition_key(DAY + timedelta(minutes=10)), "model_version": 3,
+          "scored_at": DAY + timedelta(hours=1)}]
+    )  # fmt: skip
     directory = tmp_path / "2026-11-10"
     for _ in range(2):
         export = export_day(store, directory, DAY, DAY + timedelta(days=1))
     counts = {name: f.rows for name, f in export.files.items()}
     assert counts == {"transactions": 200, "model_predictions": 200, "ensemble_results": 200,
-                      "flagged_transactions": 20}  # fmt: skip
+                      "flagged_transactions": 20, "scored_windows": 2}  # fmt: skip
+    windows = sheet_rows(directory / "scored_windows.xlsx")["scored_windows"]
+    assert windows[1][0] == partition_key(DAY) and windows[1][3:] == (2, 1, 2)
+    assert windows[2][3:] == (None, None, None)  # scored once, never replaced
     transactions = sheet_rows(directory / "transactions.xlsx")["transactions"]
     assert len(transactions) == 201 and transactions[1][0] == "in0"
     assert transactions[1][1] == DAY.replace(tzinfo=None)  # UTC wall time
@@ -83,7 +101,9 @@ def test_a_day_is_exported_with_its_summary_and_a_rerun_replaces_it(
     summary = dict(sheet_rows(export.summary)["summary"][1:])
     assert summary["model versions"] == "v3" and summary["flagged_transactions rows"] == 20
     assert summary["exported_at (UTC)"] is not None
+    assert summary["windows re-scored by a better model version"] == 1
+    assert (summary["flags added by re-scores"], summary["flags removed by re-scores"]) == (1, 2)
     assert sorted(p.name for p in directory.iterdir()) == [
         "ensemble_results.xlsx", "flagged_transactions.xlsx", "model_predictions.xlsx",
-        "summary.xlsx", "transactions.xlsx",
+        "scored_windows.xlsx", "summary.xlsx", "transactions.xlsx",
     ]  # fmt: skip
