@@ -5,7 +5,8 @@ which rows judge a candidate, and whether the candidate replaces the incumbent.
   rows seen since the last full fit have grown by ``growth`` of what it learned from, or when a
   day of *data time* (the training hour's end, not the wall clock) has passed since it. A
   catch-up of any length therefore ends with a fit on all that was known, and incremental
-  updates fill the hours in between.
+  updates fill the hours in between. (When no new labels come and the promoted version is an
+  update, ``training.train_step`` refits its lineage once: the labels have paused.)
 - **Evaluation set** (``evaluation_split``): the newest labelled rows the incumbent never saw,
   grown backwards until they hold ``min_frauds`` frauds; the candidate's trial fit learns from
   the rows before them. Both models are judged on the same unseen rows.
@@ -162,6 +163,13 @@ def rule_decision(
 ) -> GateResult:
     """The decision when the unseen rows are too few to compare on: promote, saying why."""
     evidence = {"rows": unseen_rows, "frauds": unseen_frauds, "incumbent": incumbent_version}
+    if unseen_rows == 0:
+        return GateResult(
+            True,
+            f"promoted by rule: refitted on the labelled rows v{incumbent_version} learned, "
+            "nothing new to compare on",
+            evidence,
+        )
     if incumbent_version is None:
         return GateResult(
             True,

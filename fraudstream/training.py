@@ -75,8 +75,9 @@ def train_step(
 ) -> TrainingOutcome:
     """A new version from the labelled feature rows stamped before ``until``: the promoted
     version updated with the rows new since its data cut, or a full fit on the last
-    ``full_fit_window`` of the cut when asked (``full``), when nothing is promoted, or when the
-    refit policy says the data has grown enough since the last full fit."""
+    ``full_fit_window`` of the cut when asked (``full``), when nothing is promoted, when the
+    refit policy says the data has grown enough since the last full fit, or once when no new
+    labels came and the promoted version is an update (its lineage consolidated)."""
     ensure_training_indexes(store)
     parent = registry.latest()
     if parent is not None and not full and until <= parent.trained_until:
@@ -88,15 +89,23 @@ def train_step(
         )
     cut = current_cut(store, until, policy.settle)
     new = new_rows(store, columns, cut, parent.cut) if parent is not None else None
-    if new is not None and new.empty and not full:
-        return TrainingOutcome(
-            None,
-            f"no labelled transactions before {until.isoformat()} new since version "
-            f"{parent.version}: wait for labels",
+    if full:
+        reason = "full retrain requested"
+    elif new is not None and new.empty:
+        if parent.kind == "full":
+            return TrainingOutcome(
+                None,
+                f"no labelled transactions before {until.isoformat()} new since version "
+                f"{parent.version}: wait for labels",
+            )
+        # The labels have paused (a catch-up past its labelled days, a quiet hour): the
+        # promoted lineage is refitted once, so what scores next is a fit on all that is known.
+        reason = (
+            f"refit: no labelled rows new since v{parent.version}, an update of the full fit "
+            f"v{parent.full_fit_version}: consolidating its lineage into one full fit"
         )
-    reason = (
-        "full retrain requested" if full else _refit_reason(registry, parent, new, until, policy)
-    )
+    else:
+        reason = _refit_reason(registry, parent, new, until, policy)
     data = new if reason is None else cut_rows(store, columns, cut, policy.full_fit_window)
     if data.empty:
         return TrainingOutcome(
