@@ -124,3 +124,54 @@ def test_full_refits_follow_the_data_not_the_clock(store: MongoStore) -> None:
     for hours in (36, 70):
         waiting = train_step(store, registry, COLUMNS, T0 + timedelta(hours=hours), POLICY)
         assert waiting.version is None and "new since version" in waiting.skipped
+
+
+def test_too_little_new_data_is_a_clear_skip(store: MongoStore) -> None:
+    registry = ModelRegistry(store)
+    outcome = train_step(store, registry, COLUMNS, T0, POLICY)
+    assert outcome.version is None and "no labelled transactions" in outcome.skipped
+    add_rows(store, T0, hours=1, per_hour=40, seed=3)
+    outcome = train_step(store, registry, COLUMNS, T0 + timedelta(hours=1), POLICY)
+    assert outcome.version is None
+    assert "fewer than the 100" in outcome.skipped or "no fraud" in outcome.skipped
+    assert registry.latest() is None
+
+
+def verdicts_of(store: MongoStore, ids: list[str]) -> np.ndarray:
+    docs = {
+        d["_id"]: d for d in store.collection("transaction_features").find({"_id": {"$in": ids}})
+    }
+    return np.array([int(docs[i]["a"] + docs[i]["b"] > 2.0) for i in ids])
+
+
+def test_an_update_takes_late_labels_and_late_features_of_older_transactions(
+    store: MongoStore,
+) -> None:
+    registry = ModelRegistry(store)
+    add_rows(store, T0, hours=10, per_hour=400, seed=1)
+    # The last hour's labels arrive after the first version was trained...
+    unlabelled = add_rows(store, T0 + timedelta(hours=9), 1, 300, seed=4, labelled=False)
+    # ...and these transactions were labelled before their features were computed.
+    early_labels = [f"early-{i}" for i in range(200)]
+    label(store, early_labels, np.arange(200) % 10 == 0)
+    first = train_step(store, registry, COLUMNS, T0 + timedelta(hours=10), POLICY).version
+    assert first.rows == 4_000
+
+    label(store, unlabelled, verdicts_of(store, unlabelled))
+    store.collection("transaction_features").insert_many(
+        {"_id": tid, "tx_datetime": T0 + timedelta(hours=5), "first_computed_at": datetime.now(UTC),
+         "a": float(i % 10 == 0) * 3, "b": 0.0, "c": 0.0}
+        for i, tid in enumerate(early_labels)
+    )  # fmt: skip
+    add_rows(store, T0 + timedelta(hours=10), hours=1, per_hour=400, seed=5)
+    second = train_step(store, registry, COLUMNS, T0 + timedelta(hours=11), POLICY).version
+    assert (second.kind, second.parent) == ("incremental", 1)
+    assert second.rows == 300 + 200 + 400  # late labels + late features + the new hour
+
+    again = train_step(store, registry, COLUMNS, T0 + timedelta(hours=11), POLICY)
+    assert again.version is None and "already covered by version 2" in again.skipped
+    # No new labels after an update: the lineage is consolidated into a full fit, once.
+    pause = train_step(store, registry, COLUMNS, T0 + timedelta(hours=12), POLICY).version
+    assert (pause.kind, pause.rows) == ("full", 4_000 + 900)
+    idle = train_step(store, registry, COLUMNS, T0 + timedelta(hours=13), POLICY)
+    assert idle.version is None and f"new since version {pause.version}" in idle.skipped
