@@ -13,19 +13,27 @@ from fraudstream.windows import WINDOW, partition_key
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 SCORING = dg.AssetKey("ensemble_predictions")
+SENSOR_NAME, TRIGGER = "model_rescoring_sensor", "fraudstream/trigger"
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 MODEL_RESCORING_SENSOR_DESCRIPTION = (
     "Each tick compares, for every window scored within the horizon (7 days of data time by "
     "default), the version that scored it with the best promoted version it may use now (trained "
     "only on data from before the window). When that version is a newer full fit, or learned "
-    "from 25 % more labelled frauds, the window is scored again: consecutive windows as one "
-    "`ensemble_predictions` run (up to a day each). The runs' metadata and `scored_windows` show "
-    "the replaced version and the flags added and removed. Off: windows keep their scores."
+    "from 25 % more labelled frauds, the window is scored again: the stale windows as few "
+    "`ensemble_predictions` runs as possible (up to a day each), one batch at a time. The "
+    "runs' metadata and `scored_windows` show the replaced version and the flags added and "
+    "removed. Off: windows keep their scores."
 )
 
 
 @dg.sensor(
-    name="model_rescoring_sensor",
+    name=SENSOR_NAME,
     asset_selection=[SCORING],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -37,6 +45,12 @@ def model_rescoring_sensor(
     """Scoring runs for the windows a better model version should score."""
     policy = rescoring.policy()
     requested: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
+    if pending := _rescoring_runs_in_progress(context.instance):
+        # One batch at a time: the next tick sees what these runs left and the newest versions.
+        return dg.SensorResult(
+            skip_reason=f"waiting for {pending} re-scoring run(s) queued or in progress",
+            cursor=context.cursor,
+        )
     with mongo.store() as store:
         ensure_scoring_indexes(store)
         stale = windows_to_rescore(store, ModelRegistry(store), policy)
@@ -59,11 +73,7 @@ def model_rescoring_sensor(
             dg.RunRequest(
                 run_key=f"rescore:{first}:{last}:v{best}",
                 asset_selection=[SCORING],
-                tags={
-                    RANGE_START: first,
-                    RANGE_END: last,
-                    "fraudstream/trigger": "model_rescoring_sensor",
-                },
+                tags={RANGE_START: first, RANGE_END: last, TRIGGER: SENSOR_NAME},
             )
         )
     cursor |= {partition_key(w.start): w.best for w in due}
@@ -72,3 +82,11 @@ def model_rescoring_sensor(
         + ", ".join(sorted({f"v{w.scored_by} -> v{w.best}" for w in due}))
     )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
+
+
+def _rescoring_runs_in_progress(instance: dg.DagsterInstance) -> int:
+    """This sensor's runs that have not finished (at most a handful: one tick's batch)."""
+    runs = instance.get_run_ids(
+        filters=dg.RunsFilter(statuses=UNFINISHED, tags={TRIGGER: SENSOR_NAME}), limit=100
+    )
+    return len(runs)

@@ -161,11 +161,11 @@ def test_windows_beyond_the_horizon_keep_their_scores() -> None:
     assert [w.start for w in stale] == [at(3.5) + timedelta(days=8)]
 
 
-def test_consecutive_stale_windows_make_bounded_ranges() -> None:
-    windows = [StaleWindow(T0 + i * WINDOW, 1, 2) for i in (0, 1, 2, 3, 4, 7)]
-    ranges = as_ranges(windows, max_windows=3)
+def test_stale_windows_make_few_bounded_ranges() -> None:
+    windows = [StaleWindow(T0 + i * WINDOW, 1, 2) for i in (0, 1, 2, 3, 4, 7, 20)]
+    ranges = as_ranges(windows, max_windows=8)
     assert [(r.start, r.end) for r in ranges] == [
-        (T0, T0 + 3 * WINDOW),
-        (T0 + 3 * WINDOW, T0 + 5 * WINDOW),
-        (T0 + 7 * WINDOW, T0 + 8 * WINDOW),
+        (T0, T0 + 8 * WINDOW),  # windows 5 and 6 are scored again too: same result
+        (T0 + 20 * WINDOW, T0 + 21 * WINDOW),
     ]
+    assert len(as_ranges(windows, max_windows=3)) == 4

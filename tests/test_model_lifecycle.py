@@ -200,3 +200,23 @@ def test_a_catch_up_refits_in_data_time_and_ends_with_every_window_on_its_best_v
             for r in final_day} == {True}  # fmt: skip
     rescored = store.collection("scored_windows").count_documents({"replaced_version": {"$gt": 0}})
     assert daemon.rescoring_runs >= 1 and rescored >= 1
+
+
+def test_the_rescoring_sensor_waits_for_its_unfinished_runs() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="__ASSET_JOB",
+            status=dg.DagsterRunStatus.STARTED,
+            tags={"fraudstream/trigger": "model_rescoring_sensor"},
+        )
+    )
+    # The sensor looks at its runs before MongoDB: this address is never dialled.
+    resources = {
+        "mongo": MongoResource(uri="mongodb://127.0.0.1:9", database="unused"),
+        "rescoring": RescoringResource(),
+    }
+    context = dg.build_sensor_context(instance=instance, cursor='{"w": 3}', resources=resources)
+    result = model_rescoring_sensor(context)
+    assert not result.run_requests and result.cursor == '{"w": 3}'
+    assert "waiting for 1 re-scoring run(s)" in result.skip_reason.skip_message
