@@ -132,7 +132,8 @@ def read_results(store: MongoStore, db: Database) -> dict:
 
 
 def evaluate(frame: pd.DataFrame, run: dict, test_start: datetime, test_days: int) -> None:
-    features = run["features"].rename(columns={"_id": "transaction_id"})
+    features = run["features"].drop(columns="transaction_id", errors="ignore")
+    features = features.rename(columns={"_id": "transaction_id"})
     truth = frame.set_index("transaction_id")["tx_fraud"]
     features["tx_fraud"] = features["transaction_id"].map(truth).astype(int)
     test_start_ts = pd.Timestamp(test_start)
@@ -150,6 +151,8 @@ def evaluate(frame: pd.DataFrame, run: dict, test_start: datetime, test_days: in
     forest.fit(train[FEATURE_COLUMNS].to_numpy(float), train["tx_fraud"].to_numpy())
     x_test = test[FEATURE_COLUMNS].to_numpy(float)
     live = test["transaction_id"].map(run["results"]["confidence"]).to_numpy(float)
+    unscored = int((~np.isfinite(live)).sum())
+    live = np.nan_to_num(live)  # an unscored transaction ranks last (and is reported below)
     table = scores_table(
         test,
         {
@@ -159,7 +162,9 @@ def evaluate(frame: pd.DataFrame, run: dict, test_start: datetime, test_days: in
         },
     )
     versions = run["versions"]
-    scored_by = Counter(test["transaction_id"].map(run["results"]["model_version"]).astype(int))
+    scored_by = Counter(
+        test["transaction_id"].map(run["results"]["model_version"]).fillna(0).astype(int)
+    )
     print(
         f"\n{len(frame):,} transactions, {int(frame['tx_fraud'].sum()):,} frauds; test set "
         f"{len(test):,} ({int(test['tx_fraud'].sum())} frauds) from {test_start:%Y-%m-%d}"
@@ -172,7 +177,7 @@ def evaluate(frame: pd.DataFrame, run: dict, test_start: datetime, test_days: in
           f"promoted {sum(v.promoted for v in versions)}; test set scored by "
           + ", ".join(f"v{n} ({versions[n - 1].kind}, data until "
                       f"{versions[n - 1].data_until:%m-%d %H:%M}): {c}"
-                      for n, c in sorted(scored_by.items())))  # fmt: skip
+                      for n, c in sorted(scored_by.items()) if n))  # fmt: skip
     for v in versions:
         print(f"  v{v.version:<3} {v.kind:11} until {v.trained_until:%m-%d %H:%M} rows "
               f"{v.rows:>6} frauds {v.frauds:>5} {'P' if v.promoted else '-'}  {v.fit_reason[:60]}"
@@ -196,8 +201,8 @@ def evaluate(frame: pd.DataFrame, run: dict, test_start: datetime, test_days: in
     print("\n| target | value | |\n|---|---|---|")
     for name, value, passed in checks:
         print(f"| {name} | {value:+.3f} | {'PASS' if passed else 'MISS'} |")
-    if not np.isfinite(live).all():
-        print(f"\n{int((~np.isfinite(live)).sum())} test transactions have no live score")
+    if unscored:
+        print(f"\n{unscored} test transactions have no live score")
 
 
 def main() -> None:
