@@ -120,9 +120,10 @@ def test_from_kafka_and_a_label_file_to_checked_predictions_and_an_export(
     directory = tmp_path / "exports" / "2026-11-10"
     assert {p.name for p in directory.iterdir()} == {
         "transactions.xlsx", "model_predictions.xlsx", "ensemble_results.xlsx",
-        "flagged_transactions.xlsx", "summary.xlsx",
+        "flagged_transactions.xlsx", "scored_windows.xlsx", "summary.xlsx",
     }  # fmt: skip
-    assert metadata["rows"].value == 3 * day_count + scored_counts[0][2]
+    # Three rows per transaction, the flagged ones, and a row per scored window (144 a day).
+    assert metadata["rows"].value == 3 * day_count + scored_counts[0][2] + 144
 
     # The day's quality report: not measurable before its labels, then the ensemble's AP over
     # the day's labelled transactions, per version, with a picture.
