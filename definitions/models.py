@@ -1,4 +1,5 @@
-"""Training assets: the hourly incremental update of the fraud models, and the full retrain."""
+"""Training assets: the hourly training step (a full fit when the data has grown enough, else an
+incremental update) and the full-retrain job."""
 
 import math
 from datetime import timedelta
