@@ -88,7 +88,14 @@ def score_range(
             loaded[version] = registry.load(registry.get(version))
         models = loaded[version]
         report.reasons.add(f"v{version}: {choice.reason}")
-        before = _previous_score(store, key)
+        before = store.collection(SCORED_WINDOWS).find_one({"_id": key})
+        # A re-score by another version compares flags: read the old ones before they go.
+        old_flags = (
+            _flagged_ids(store, key)
+            if before is not None and before["model_version"] != version
+            else None
+        )
+        new_flags: set[str] = set()
         # Replace the window: its old documents go first, so a transaction no longer in it (or
         # no longer flagged) leaves no trace; a crash in between is repaired by the re-run.
         _clear(store, key)
@@ -112,28 +119,16 @@ def score_range(
                 report.frauds_voted += int(decision.is_fraud.sum())
                 report.unanimous += round(decision.agreement_rate * len(ids))
                 report.versions[version] += len(ids)
-        _record_window(store, report, window, version, before)
+                new_flags.update(np.asarray(ids, dtype=object)[decision.flagged].tolist())
+        _record_window(store, report, window, version, before, (old_flags, new_flags))
     return report
 
 
-@dataclass(frozen=True)
-class PreviousScore:
-    """What a window's last scoring left: its ``scored_windows`` document and flagged ids."""
-
-    document: dict[str, Any]
-    flagged: set[str]
-
-    @property
-    def version(self) -> int:
-        return self.document["model_version"]
-
-
-def _previous_score(store: MongoStore, key: str) -> PreviousScore | None:
-    document = store.collection(SCORED_WINDOWS).find_one({"_id": key})
-    if document is None:
-        return None
-    flagged = store.collection(FLAGGED_TRANSACTIONS).find({"partition_key": key}, {"_id": 1})
-    return PreviousScore(document, {doc["_id"] for doc in flagged})
+def _flagged_ids(store: MongoStore, key: str) -> set[str]:
+    return {
+        doc["_id"]
+        for doc in store.collection(FLAGGED_TRANSACTIONS).find({"partition_key": key}, {"_id": 1})
+    }
 
 
 def _record_window(
@@ -141,10 +136,12 @@ def _record_window(
     report: ScoringReport,
     window: TimeRange,
     version: int,
-    before: PreviousScore | None,
+    before: dict[str, Any] | None,
+    flags: tuple[set[str] | None, set[str]],
 ) -> None:
     """The window's ``scored_windows`` document; a re-score by another version records which
-    version it replaced and the flags that changed (also counted in ``report``)."""
+    version it replaced and the flags that changed (``flags``: old, or None, and new; also
+    counted in ``report``)."""
     key = partition_key(window.start)
     document: dict[str, Any] = {
         "partition_key": key,
@@ -153,20 +150,15 @@ def _record_window(
         "scored_at": datetime.now(UTC),
     }
     replaced = ("replaced_version", "flags_added", "flags_removed")
-    if before is not None and before.version == version:  # a re-run keeps the last re-score
-        document |= {name: before.document[name] for name in replaced if name in before.document}
+    old_flags, new_flags = flags
+    if before is not None and old_flags is None:  # a re-run keeps the last re-score
+        document |= {name: before[name] for name in replaced if name in before}
     elif before is not None:
-        flagged = {
-            doc["_id"]
-            for doc in store.collection(FLAGGED_TRANSACTIONS).find(
-                {"partition_key": key}, {"_id": 1}
-            )
-        }
-        added, removed = len(flagged - before.flagged), len(before.flagged - flagged)
-        document |= {"replaced_version": before.version, "flags_added": added,
+        added, removed = len(new_flags - old_flags), len(old_flags - new_flags)
+        document |= {"replaced_version": before["model_version"], "flags_added": added,
                      "flags_removed": removed}  # fmt: skip
         report.rescored_windows += 1
-        report.replaced_versions[before.version] += 1
+        report.replaced_versions[before["model_version"]] += 1
         report.flags_added += added
         report.flags_removed += removed
     store.collection(SCORED_WINDOWS).replace_one({"_id": key}, document, upsert=True)
