@@ -44,13 +44,13 @@ from fraudstream import config  # noqa: E402
 from fraudstream.handbook_protocol import Protocol, scores_table, split  # noqa: E402
 from fraudstream.model_registry import ModelRegistry  # noqa: E402
 from fraudstream.models import FraudModels  # noqa: E402
-from fraudstream.mongo_store import MongoStore, documents_per_window  # noqa: E402
 from fraudstream.rescoring import RescoringPolicy  # noqa: E402
 from fraudstream.scoring import windows_to_rescore  # noqa: E402
 from fraudstream.simulator.delivery import TransactionPublisher, read_handbook_csv  # noqa: E402
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.stack.dagster_api import DagsterApi  # noqa: E402
 from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
+from fraudstream.store.mongo import MongoStore, documents_per_window  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc, partition_key, window_start  # noqa: E402
 from spark_jobs.features import FEATURE_COLUMNS  # noqa: E402
 

@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from fraudstream.config import StackRecord  # noqa: E402
 from fraudstream.handbook_protocol import Protocol, scores_table, split  # noqa: E402
-from fraudstream.mongo_store import MongoStore  # noqa: E402
 from fraudstream.simulator.delivery import TransactionPublisher, read_handbook_csv  # noqa: E402
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
+from fraudstream.store.mongo import MongoStore  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc  # noqa: E402
 
 

@@ -38,10 +38,10 @@ from fraudstream.feature_history import write_features  # noqa: E402
 from fraudstream.labels import Label, store_labels  # noqa: E402
 from fraudstream.model_registry import ModelRegistry, ModelVersion  # noqa: E402
 from fraudstream.models import FraudModels, TrainingParams  # noqa: E402
-from fraudstream.mongo_store import MongoStore  # noqa: E402
 from fraudstream.scoring import ensure_scoring_indexes, score_range  # noqa: E402
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
+from fraudstream.store.mongo import MongoStore  # noqa: E402
 from fraudstream.training import TrainingOutcome, TrainingPolicy, train_step  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc  # noqa: E402
 from spark_jobs.features import FEATURE_COLUMNS  # noqa: E402

@@ -17,7 +17,7 @@ from definitions.predictions import ensemble_predictions
 from definitions.resources import MongoResource, QualityResource
 from fraudstream import quality
 from fraudstream.model_registry import MODELS
-from fraudstream.mongo_store import MongoStore
+from fraudstream.store.mongo import MongoStore
 from partitions import hourly_partitions, ten_minute_partitions
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN

@@ -14,9 +14,9 @@ from dagster_pyspark import PySparkResource
 from fraudstream import config
 from fraudstream.kafka_source import KafkaSettings, TopicReader
 from fraudstream.label_api_client import LabelApiClient
-from fraudstream.mongo_store import MongoStore
 from fraudstream.quality import QualityThresholds
 from fraudstream.rescoring import RescoringPolicy
+from fraudstream.store.mongo import MongoStore
 
 
 class KafkaResource(dg.ConfigurableResource):

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from fraudstream.batching import batches
 from fraudstream.landing import LandingFile, read_rows
-from fraudstream.mongo_store import MongoStore
 from fraudstream.schema import InvalidRecord, transaction_from_fields
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import TimeRange, parse_utc, partition_key
 
 TRANSACTIONS_KIND = "transactions"

@@ -29,11 +29,11 @@ from fraudstream.ensemble import EnsembleThresholds
 from fraudstream.kafka_admin import ensure_topic
 from fraudstream.kafka_source import KafkaSettings, TopicNotFound, TopicReader, records_behind
 from fraudstream.metrics import alert_metrics, ranking_metrics
-from fraudstream.mongo_store import documents_per_window
 from fraudstream.simulator.delivery import TransactionPublisher, deliver
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.stack.dagster_api import DagsterApi, DagsterApiError
 from fraudstream.stack.embedded import EmbeddedStack
+from fraudstream.store.mongo import documents_per_window
 from fraudstream.windows import WINDOW, TimeRange, window_start
 
 # Settings a demo stack starts with unless the environment sets them: the demo publishes its

@@ -22,13 +22,13 @@ from typing import Any
 import xlsxwriter
 
 from fraudstream.models import MODEL_NAMES
-from fraudstream.mongo_store import TRANSACTIONS, MongoStore
 from fraudstream.scoring import (
     ENSEMBLE_RESULTS,
     FLAGGED_TRANSACTIONS,
     MODEL_PREDICTIONS,
     SCORED_WINDOWS,
 )
+from fraudstream.store.mongo import TRANSACTIONS, MongoStore
 from fraudstream.windows import partition_key
 
 EXCEL_MAX_ROWS = 1_048_576

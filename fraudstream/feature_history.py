@@ -17,7 +17,7 @@ import pandas as pd
 from pymongo import UpdateOne
 
 from fraudstream.labels import LABELS
-from fraudstream.mongo_store import TRANSACTIONS, MongoStore
+from fraudstream.store.mongo import TRANSACTIONS, MongoStore
 from fraudstream.windows import TimeRange, partition_key
 
 TRANSACTION_FEATURES = "transaction_features"

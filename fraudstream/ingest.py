@@ -25,8 +25,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from fraudstream.batching import BackgroundWriter
 from fraudstream.kafka_source import KafkaSettings, PartitionExtent, PartitionScan, TopicReader
-from fraudstream.mongo_store import MongoStore
 from fraudstream.schema import InvalidRecord, check_lateness, parse_transaction_json
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import WINDOW, TimeRange, from_millis, partition_key
 
 log = logging.getLogger(__name__)

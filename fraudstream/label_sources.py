@@ -17,7 +17,7 @@ from fraudstream.landing import (
     quarantine,
     record_processed,
 )
-from fraudstream.mongo_store import MongoStore
+from fraudstream.store.mongo import MongoStore
 
 LABELS_KIND = "labels"
 SOURCE_CURSORS = "source_cursors"

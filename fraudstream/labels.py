@@ -21,8 +21,8 @@ from pymongo import ASCENDING, UpdateOne
 
 from fraudstream.batching import batches
 from fraudstream.landing import LandingFile, read_rows
-from fraudstream.mongo_store import MongoStore
 from fraudstream.schema import InvalidRecord
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import parse_utc
 
 LABELS = "labels"

@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from fraudstream.mongo_store import MongoStore
 from fraudstream.schema import InvalidRecord
+from fraudstream.store.mongo import MongoStore
 
 LANDING_FILES = "landing_files"
 SUFFIXES = (".csv", ".jsonl")

@@ -22,8 +22,8 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from fraudstream.models import FraudModels
-from fraudstream.mongo_store import MongoStore
 from fraudstream.rescoring import VersionSummary
+from fraudstream.store.mongo import MongoStore
 from fraudstream.training_data import DataCut
 
 MODELS = "models"

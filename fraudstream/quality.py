@@ -15,8 +15,8 @@ from fraudstream.batching import batches
 from fraudstream.labels import LABELS
 from fraudstream.metrics import alert_metrics, ranking_metrics
 from fraudstream.models import MODEL_NAMES
-from fraudstream.mongo_store import DEAD_LETTERS, TRANSACTIONS, MongoStore
 from fraudstream.scoring import ENSEMBLE_RESULTS, MODEL_PREDICTIONS
+from fraudstream.store.mongo import DEAD_LETTERS, TRANSACTIONS, MongoStore
 from fraudstream.windows import partition_key
 
 

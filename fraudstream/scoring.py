@@ -26,8 +26,8 @@ from fraudstream.ensemble import EnsembleDecision, EnsembleThresholds, decide
 from fraudstream.feature_history import TRANSACTION_FEATURES
 from fraudstream.model_registry import ModelRegistry
 from fraudstream.models import MODEL_NAMES, FraudModels
-from fraudstream.mongo_store import DUPLICATE_KEY, MongoStore
 from fraudstream.rescoring import RescoringPolicy, StaleWindow, best_for_window, stale_windows
+from fraudstream.store.mongo import DUPLICATE_KEY, MongoStore
 from fraudstream.windows import TimeRange, partition_key
 
 MODEL_PREDICTIONS = "model_predictions"

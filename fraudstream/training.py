@@ -23,7 +23,7 @@ from fraudstream.lifecycle import (
 from fraudstream.metrics import ranking_metrics
 from fraudstream.model_registry import ModelRegistry, ModelVersion
 from fraudstream.models import MODEL_NAMES, FraudModels, NotEnoughData, TrainingParams
-from fraudstream.mongo_store import MongoStore
+from fraudstream.store.mongo import MongoStore
 from fraudstream.training_data import (
     SETTLE,
     current_cut,

@@ -23,7 +23,7 @@ from pymongo import ASCENDING
 
 from fraudstream.feature_history import TRANSACTION_FEATURES
 from fraudstream.labels import LABELS
-from fraudstream.mongo_store import MongoStore
+from fraudstream.store.mongo import MongoStore
 
 # A write stamped just before the cut may commit just after it is read: the cut is taken, then
 # the reads wait this long, so such a write is in this version rather than missed by both.

@@ -16,9 +16,9 @@ from definitions.resources import KafkaResource, MongoResource, spark_resource
 from fraudstream.config import StackRecord
 from fraudstream.kafka_admin import ensure_topic
 from fraudstream.kafka_source import KafkaSettings, TopicReader
-from fraudstream.mongo_store import MongoStore
 from fraudstream.simulator.label_api import make_server
 from fraudstream.stack.embedded import EmbeddedStack
+from fraudstream.store.mongo import MongoStore
 from tests.producing import RecordProducer
 
 LATENESS = timedelta(minutes=5)

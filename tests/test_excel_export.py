@@ -7,7 +7,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from fraudstream.excel_export import export_day, write_workbook
-from fraudstream.mongo_store import MongoStore
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import partition_key
 
 DAY = datetime(2026, 11, 10, tzinfo=UTC)

@@ -10,9 +10,9 @@ from definitions.models import fraud_models
 from definitions.predictions import ensemble_predictions
 from fraudstream.config import StackRecord
 from fraudstream.labels import Label, store_labels
-from fraudstream.mongo_store import MongoStore
 from fraudstream.simulator.delivery import TransactionPublisher
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import TimeRange, parse_utc
 from spark_jobs.features import FEATURE_COLUMNS
 

@@ -27,10 +27,10 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from fraudstream.config import StackRecord
-from fraudstream.mongo_store import documents_per_window
 from fraudstream.stack.dagster_api import DagsterApi
 from fraudstream.stack.embedded import EmbeddedStack
 from fraudstream.stack.processes import is_running
+from fraudstream.store.mongo import documents_per_window
 from fraudstream.windows import window_start
 from tests.browser import CHROMIUM, chromium_page, expand_all_groups, screenshot
 from tests.waiting import wait_for

@@ -10,7 +10,7 @@ from fraudstream.config import StackRecord
 from fraudstream.ingest import IngestReport, WindowExpired, ingest_range
 from fraudstream.kafka_admin import ensure_topic
 from fraudstream.kafka_source import KafkaSettings, TopicReader
-from fraudstream.mongo_store import MongoStore
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import WINDOW, TimeRange, parse_utc, window_of_key, window_start
 from tests.conftest import LATENESS
 from tests.producing import RecordProducer, tx

@@ -16,9 +16,9 @@ from fraudstream.label_api_client import LabelApiClient, LabelApiUnavailable
 from fraudstream.label_sources import load_label_files, stored_api_cursor
 from fraudstream.labels import Label, label_from_fields, store_labels
 from fraudstream.landing import pending_files
-from fraudstream.mongo_store import MongoStore
 from fraudstream.schema import InvalidRecord
 from fraudstream.simulator.label_feed import append_labels
+from fraudstream.store.mongo import MongoStore
 
 HANDBOOK_CSV = (
     "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD,TX_FRAUD_SCENARIO\n"

@@ -18,9 +18,9 @@ from definitions import defs
 from definitions.resources import MongoResource, RescoringResource
 from fraudstream.config import StackRecord
 from fraudstream.model_registry import ModelRegistry
-from fraudstream.mongo_store import MongoStore
 from fraudstream.rescoring import RescoringPolicy, best_for_window
 from fraudstream.scoring import windows_to_rescore
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import WINDOW, partition_key, window_start
 from sensors.model_rescoring import model_rescoring_sensor
 from spark_jobs.features import FEATURE_COLUMNS

@@ -9,8 +9,8 @@ import pytest
 
 from fraudstream.model_registry import ArtifactCorrupted, ModelRegistry, ModelVersion
 from fraudstream.models import FraudModels, TrainingParams
-from fraudstream.mongo_store import MongoStore
 from fraudstream.rescoring import best_for_window
+from fraudstream.store.mongo import MongoStore
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

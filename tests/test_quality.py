@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from fraudstream.mongo_store import MongoStore
 from fraudstream.quality import (
     QualityThresholds,
     agreement,
@@ -13,6 +12,7 @@ from fraudstream.quality import (
     flag_rate,
     holdout_quality,
 )
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import partition_key
 
 LIMITS = QualityThresholds(max_flag_rate=0.05, min_agreement=0.7, min_auc=0.75)

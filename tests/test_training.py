@@ -7,7 +7,7 @@ import numpy as np
 from fraudstream.lifecycle import GatePolicy
 from fraudstream.model_registry import ModelRegistry
 from fraudstream.models import TrainingParams
-from fraudstream.mongo_store import MongoStore
+from fraudstream.store.mongo import MongoStore
 from fraudstream.training import TrainingPolicy, train_step
 
 COLUMNS = ["a", "b", "c"]

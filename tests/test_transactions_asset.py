@@ -11,7 +11,7 @@ import dagster as dg
 from definitions import defs
 from definitions.ingestion import transactions
 from fraudstream.config import StackRecord
-from fraudstream.mongo_store import MongoStore
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import parse_utc
 from partitions import daily_partitions, hourly_partitions, ten_minute_partitions
 from tests.producing import RecordProducer, tx

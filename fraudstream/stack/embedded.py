@@ -21,11 +21,11 @@ from pymongo.errors import PyMongoError
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
 from fraudstream.kafka_admin import DEFAULT_PARTITIONS, broker_answers, ensure_topic
-from fraudstream.mongo_store import redacted
 from fraudstream.stack import binaries
 from fraudstream.stack.dagster_services import start_dagster, webserver_answers
 from fraudstream.stack.postgres import PostgresServer, start_postgres
 from fraudstream.stack.processes import free_port, is_running, spawn, terminate, wait_until
+from fraudstream.store.mongo import redacted
 
 PREFERRED_PORTS = {"mongodb": 27017, "kafka": 9092, "label-api": 8765}
 START_TIMEOUT = 60.0
