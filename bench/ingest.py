@@ -4,7 +4,7 @@ limits measured in the same run on the same machine:
 - raw read:   kafka-python reading the same records (no parsing), same fetch settings;
 - raw insert: pymongo ``insert_many`` of the same documents, 10k per call, into a bare collection
               and into one with the indexes ingestion maintains;
-- ingestion:  ``fraudstream.ingest.ingest_range`` (read, parse, validate, write, ledger, commit),
+- ingestion:  ``ingest.transactions.ingest_range`` (read, parse, validate, write, ledger, commit),
               first run (inserts) and re-run (compare, write nothing unchanged);
 - peak RSS of the ingestion for each size (a child process per measurement, plus its workers).
 
@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fraudstream.config import StackRecord  # noqa: E402
-from fraudstream.ingest import PARALLEL_MIN_RECORDS, ingest_range  # noqa: E402
-from fraudstream.kafka_admin import DEFAULT_PARTITIONS, ensure_topic  # noqa: E402
-from fraudstream.kafka_source import SCAN_OPTIONS, KafkaSettings, TopicReader  # noqa: E402
+from fraudstream.ingest.kafka_admin import DEFAULT_PARTITIONS, ensure_topic  # noqa: E402
+from fraudstream.ingest.kafka_source import SCAN_OPTIONS, KafkaSettings, TopicReader  # noqa: E402
+from fraudstream.ingest.transactions import PARALLEL_MIN_RECORDS, ingest_range  # noqa: E402
 from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.store.mongo import MongoStore  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc  # noqa: E402

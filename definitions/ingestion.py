@@ -7,9 +7,9 @@ import dagster as dg
 
 from definitions.owners import DATA_ENGINEERING
 from definitions.resources import KafkaResource, MongoResource
-from fraudstream.batch_files import load_batch_files
-from fraudstream.ingest import IngestReport, ingest_range
-from fraudstream.landing import describe
+from fraudstream.ingest.batch_files import load_batch_files
+from fraudstream.ingest.landing import describe
+from fraudstream.ingest.transactions import IngestReport, ingest_range
 from fraudstream.windows import TimeRange
 from partitions import ten_minute_partitions
 

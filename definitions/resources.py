@@ -12,7 +12,7 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 
 from fraudstream import config
-from fraudstream.kafka_source import KafkaSettings, TopicReader
+from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
 from fraudstream.label_api_client import LabelApiClient
 from fraudstream.quality import QualityThresholds
 from fraudstream.rescoring import RescoringPolicy

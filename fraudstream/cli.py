@@ -15,8 +15,8 @@ import pandas as pd
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable
 from fraudstream.demo import DemoSettings, run_demo
-from fraudstream.kafka_admin import ensure_topic
-from fraudstream.kafka_source import KafkaSettings, TopicReader, records_behind
+from fraudstream.ingest.kafka_admin import ensure_topic
+from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader, records_behind
 from fraudstream.simulator.delivery import TransactionPublisher, deliver, read_handbook_csv
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.stack.binaries import MissingBinary

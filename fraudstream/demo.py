@@ -26,8 +26,13 @@ from pymongo.database import Database
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
 from fraudstream.ensemble import EnsembleThresholds
-from fraudstream.kafka_admin import ensure_topic
-from fraudstream.kafka_source import KafkaSettings, TopicNotFound, TopicReader, records_behind
+from fraudstream.ingest.kafka_admin import ensure_topic
+from fraudstream.ingest.kafka_source import (
+    KafkaSettings,
+    TopicNotFound,
+    TopicReader,
+    records_behind,
+)
 from fraudstream.metrics import alert_metrics, ranking_metrics
 from fraudstream.simulator.delivery import TransactionPublisher, deliver
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator

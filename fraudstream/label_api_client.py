@@ -16,8 +16,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from fraudstream.config import ServiceUnavailable
+from fraudstream.ingest.schema import InvalidRecord
 from fraudstream.labels import Label, label_from_fields
-from fraudstream.schema import InvalidRecord
 
 PAGE_LIMIT = 5_000
 

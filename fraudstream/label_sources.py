@@ -6,9 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fraudstream.label_api_client import LabelApiClient
-from fraudstream.labels import LabelWrite, ensure_label_indexes, load_label_file, store_labels
-from fraudstream.landing import (
+from fraudstream.ingest.landing import (
     LandingFile,
     UnreadableFile,
     describe,
@@ -17,6 +15,8 @@ from fraudstream.landing import (
     quarantine,
     record_processed,
 )
+from fraudstream.label_api_client import LabelApiClient
+from fraudstream.labels import LabelWrite, ensure_label_indexes, load_label_file, store_labels
 from fraudstream.store.mongo import MongoStore
 
 LABELS_KIND = "labels"

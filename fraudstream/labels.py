@@ -20,8 +20,8 @@ from typing import Any
 from pymongo import ASCENDING, UpdateOne
 
 from fraudstream.batching import batches
-from fraudstream.landing import LandingFile, read_rows
-from fraudstream.schema import InvalidRecord
+from fraudstream.ingest.landing import LandingFile, read_rows
+from fraudstream.ingest.schema import InvalidRecord
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import parse_utc
 

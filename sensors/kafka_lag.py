@@ -9,7 +9,7 @@ import dagster as dg
 from definitions.ingestion import transactions
 from definitions.resources import KafkaResource
 from fraudstream import config
-from fraudstream.lag import TopicLag, topic_lag, windows_to_ingest
+from fraudstream.ingest.lag import TopicLag, topic_lag, windows_to_ingest
 from fraudstream.windows import partition_key, window_of_key
 from partitions import ten_minute_partitions
 

@@ -9,9 +9,8 @@ from definitions.ingestion import transactions
 from definitions.labels import labels
 from definitions.resources import MongoResource
 from fraudstream import config
-from fraudstream.batch_files import TRANSACTIONS_KIND, touched_windows
-from fraudstream.label_sources import LABELS_KIND
-from fraudstream.landing import (
+from fraudstream.ingest.batch_files import TRANSACTIONS_KIND, touched_windows
+from fraudstream.ingest.landing import (
     SUFFIXES,
     LandingFile,
     UnreadableFile,
@@ -21,7 +20,8 @@ from fraudstream.landing import (
     quarantine,
     record_requested,
 )
-from fraudstream.landing_watch import changed_files, from_state, take, to_state
+from fraudstream.ingest.landing_watch import changed_files, from_state, take, to_state
+from fraudstream.label_sources import LABELS_KIND
 from fraudstream.windows import window_of_key
 from sensors.kafka_lag import RANGE_END, RANGE_START
 

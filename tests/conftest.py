@@ -14,8 +14,8 @@ from pymongo import MongoClient
 
 from definitions.resources import KafkaResource, MongoResource, spark_resource
 from fraudstream.config import StackRecord
-from fraudstream.kafka_admin import ensure_topic
-from fraudstream.kafka_source import KafkaSettings, TopicReader
+from fraudstream.ingest.kafka_admin import ensure_topic
+from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
 from fraudstream.simulator.label_api import make_server
 from fraudstream.stack.embedded import EmbeddedStack
 from fraudstream.store.mongo import MongoStore

@@ -7,9 +7,9 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
 from fraudstream.config import StackRecord
-from fraudstream.ingest import IngestReport, WindowExpired, ingest_range
-from fraudstream.kafka_admin import ensure_topic
-from fraudstream.kafka_source import KafkaSettings, TopicReader
+from fraudstream.ingest.kafka_admin import ensure_topic
+from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
+from fraudstream.ingest.transactions import IngestReport, WindowExpired, ingest_range
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import WINDOW, TimeRange, parse_utc, window_of_key, window_start
 from tests.conftest import LATENESS

@@ -9,7 +9,12 @@ from typing import NamedTuple
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from fraudstream.kafka_source import LOCATE_PRECISION, KafkaSettings, OffsetSearch, TopicReader
+from fraudstream.ingest.kafka_source import (
+    LOCATE_PRECISION,
+    KafkaSettings,
+    OffsetSearch,
+    TopicReader,
+)
 from fraudstream.windows import parse_utc, to_millis
 from tests.producing import RecordProducer
 

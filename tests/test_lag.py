@@ -3,8 +3,8 @@
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from fraudstream.kafka_source import PartitionExtent
-from fraudstream.lag import TopicLag, WindowRange, topic_lag, windows_to_ingest
+from fraudstream.ingest.kafka_source import PartitionExtent
+from fraudstream.ingest.lag import TopicLag, WindowRange, topic_lag, windows_to_ingest
 from fraudstream.windows import to_millis
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fraudstream.schema import (
+from fraudstream.ingest.schema import (
     InvalidRecord,
     check_lateness,
     parse_transaction_json,

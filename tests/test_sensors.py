@@ -11,7 +11,7 @@ from definitions.models import fraud_models
 from definitions.resources import KafkaResource, LabelApiResource, MongoResource
 from definitions.schedules import daily_full_retrain_schedule, hourly_training_schedule
 from fraudstream.config import StackRecord
-from fraudstream.kafka_admin import ensure_topic
+from fraudstream.ingest.kafka_admin import ensure_topic
 from fraudstream.simulator.label_feed import append_labels
 from fraudstream.store.mongo import MongoStore
 from sensors.kafka_lag import kafka_lag_sensor

@@ -20,7 +20,7 @@ from pymongo.errors import PyMongoError
 
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
-from fraudstream.kafka_admin import DEFAULT_PARTITIONS, broker_answers, ensure_topic
+from fraudstream.ingest.kafka_admin import DEFAULT_PARTITIONS, broker_answers, ensure_topic
 from fraudstream.stack import binaries
 from fraudstream.stack.dagster_services import start_dagster, webserver_answers
 from fraudstream.stack.postgres import PostgresServer, start_postgres

@@ -24,8 +24,13 @@ from typing import Any
 from kafka.consumer.fetcher import ConsumerRecord
 
 from fraudstream.batching import BackgroundWriter
-from fraudstream.kafka_source import KafkaSettings, PartitionExtent, PartitionScan, TopicReader
-from fraudstream.schema import InvalidRecord, check_lateness, parse_transaction_json
+from fraudstream.ingest.kafka_source import (
+    KafkaSettings,
+    PartitionExtent,
+    PartitionScan,
+    TopicReader,
+)
+from fraudstream.ingest.schema import InvalidRecord, check_lateness, parse_transaction_json
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import WINDOW, TimeRange, from_millis, partition_key
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from fraudstream.kafka_source import PartitionExtent
+from fraudstream.ingest.kafka_source import PartitionExtent
 from fraudstream.windows import WINDOW, from_millis, window_start
 
 

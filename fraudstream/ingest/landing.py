@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from fraudstream.schema import InvalidRecord
+from fraudstream.ingest.schema import InvalidRecord
 from fraudstream.store.mongo import MongoStore
 
 LANDING_FILES = "landing_files"

@@ -24,7 +24,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from fraudstream.config import ServiceUnavailable, kafka_client_options
-from fraudstream.kafka_admin import BOOTSTRAP_TIMEOUT_MS, CONNECT_ERRORS, broker_unreachable
+from fraudstream.ingest.kafka_admin import BOOTSTRAP_TIMEOUT_MS, CONNECT_ERRORS, broker_unreachable
 
 # Measured on 2 cores (DESIGN.md): 5-10k records per poll and multi-MB fetches saturate the decoder.
 SCAN_OPTIONS = {

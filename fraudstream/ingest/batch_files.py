@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fraudstream.batching import batches
-from fraudstream.landing import LandingFile, read_rows
-from fraudstream.schema import InvalidRecord, transaction_from_fields
+from fraudstream.ingest.landing import LandingFile, read_rows
+from fraudstream.ingest.schema import InvalidRecord, transaction_from_fields
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import TimeRange, parse_utc, partition_key
 
