@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from fraudstream.config import StackRecord  # noqa: E402
 from fraudstream.ensemble import EnsembleThresholds  # noqa: E402
 from fraudstream.feature_history import write_features  # noqa: E402
-from fraudstream.labels import Label, store_labels  # noqa: E402
+from fraudstream.labels.loading import Label, store_labels  # noqa: E402
 from fraudstream.model_registry import ModelRegistry, ModelVersion  # noqa: E402
 from fraudstream.models import FraudModels, TrainingParams  # noqa: E402
 from fraudstream.scoring import ensure_scoring_indexes, score_range  # noqa: E402

@@ -8,7 +8,7 @@ from definitions.owners import DATA_ENGINEERING
 from definitions.resources import LabelApiResource, MongoResource
 from fraudstream import config as settings
 from fraudstream.config import ServiceUnavailable
-from fraudstream.label_sources import (
+from fraudstream.labels.sources import (
     LABELS_KIND,
     load_api_labels,
     load_label_files,

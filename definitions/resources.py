@@ -13,7 +13,7 @@ from dagster_pyspark import PySparkResource
 
 from fraudstream import config
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
-from fraudstream.label_api_client import LabelApiClient
+from fraudstream.labels.api_client import LabelApiClient
 from fraudstream.quality import QualityThresholds
 from fraudstream.rescoring import RescoringPolicy
 from fraudstream.store.mongo import MongoStore

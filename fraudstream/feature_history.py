@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 from pymongo import UpdateOne
 
-from fraudstream.labels import LABELS
+from fraudstream.labels.loading import LABELS
 from fraudstream.store.mongo import TRANSACTIONS, MongoStore
 from fraudstream.windows import TimeRange, partition_key
 

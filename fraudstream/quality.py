@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from fraudstream.batching import batches
-from fraudstream.labels import LABELS
+from fraudstream.labels.loading import LABELS
 from fraudstream.metrics import alert_metrics, ranking_metrics
 from fraudstream.models import MODEL_NAMES
 from fraudstream.scoring import ENSEMBLE_RESULTS, MODEL_PREDICTIONS

@@ -22,7 +22,7 @@ import pandas as pd
 from pymongo import ASCENDING
 
 from fraudstream.feature_history import TRANSACTION_FEATURES
-from fraudstream.labels import LABELS
+from fraudstream.labels.loading import LABELS
 from fraudstream.store.mongo import MongoStore
 
 # A write stamped just before the cut may commit just after it is read: the cut is taken, then

@@ -5,7 +5,7 @@ import dagster as dg
 
 from definitions.labels import labels
 from definitions.resources import LabelApiResource
-from fraudstream.label_api_client import LabelApiUnavailable
+from fraudstream.labels.api_client import LabelApiUnavailable
 
 MAX_PAGES_PER_TICK = 20  # bounds a tick's time whatever the backlog: 20 x 5,000 labels
 

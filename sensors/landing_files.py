@@ -21,7 +21,7 @@ from fraudstream.ingest.landing import (
     record_requested,
 )
 from fraudstream.ingest.landing_watch import changed_files, from_state, take, to_state
-from fraudstream.label_sources import LABELS_KIND
+from fraudstream.labels.sources import LABELS_KIND
 from fraudstream.windows import window_of_key
 from sensors.kafka_lag import RANGE_END, RANGE_START
 

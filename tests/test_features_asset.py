@@ -9,7 +9,7 @@ from definitions.ingestion import transactions
 from definitions.models import fraud_models
 from definitions.predictions import ensemble_predictions
 from fraudstream.config import StackRecord
-from fraudstream.labels import Label, store_labels
+from fraudstream.labels.loading import Label, store_labels
 from fraudstream.simulator.delivery import TransactionPublisher
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.store.mongo import MongoStore

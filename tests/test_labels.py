@@ -14,9 +14,9 @@ from definitions.resources import LabelApiResource, MongoResource
 from fraudstream.config import StackRecord
 from fraudstream.ingest.landing import pending_files
 from fraudstream.ingest.schema import InvalidRecord
-from fraudstream.label_api_client import LabelApiClient, LabelApiUnavailable
-from fraudstream.label_sources import load_label_files, stored_api_cursor
-from fraudstream.labels import Label, label_from_fields, store_labels
+from fraudstream.labels.api_client import LabelApiClient, LabelApiUnavailable
+from fraudstream.labels.loading import Label, label_from_fields, store_labels
+from fraudstream.labels.sources import load_label_files, stored_api_cursor
 from fraudstream.simulator.label_feed import append_labels
 from fraudstream.store.mongo import MongoStore
 

@@ -17,7 +17,7 @@ from urllib3.util.retry import Retry
 
 from fraudstream.config import ServiceUnavailable
 from fraudstream.ingest.schema import InvalidRecord
-from fraudstream.labels import Label, label_from_fields
+from fraudstream.labels.loading import Label, label_from_fields
 
 PAGE_LIMIT = 5_000
 

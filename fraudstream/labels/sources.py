@@ -15,8 +15,13 @@ from fraudstream.ingest.landing import (
     quarantine,
     record_processed,
 )
-from fraudstream.label_api_client import LabelApiClient
-from fraudstream.labels import LabelWrite, ensure_label_indexes, load_label_file, store_labels
+from fraudstream.labels.api_client import LabelApiClient
+from fraudstream.labels.loading import (
+    LabelWrite,
+    ensure_label_indexes,
+    load_label_file,
+    store_labels,
+)
 from fraudstream.store.mongo import MongoStore
 
 LABELS_KIND = "labels"
