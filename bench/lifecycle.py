@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fraudstream import config  # noqa: E402
+from fraudstream.features.contract import FEATURE_COLUMNS  # noqa: E402
 from fraudstream.handbook_protocol import Protocol, scores_table, split  # noqa: E402
 from fraudstream.model_registry import ModelRegistry  # noqa: E402
 from fraudstream.models import FraudModels  # noqa: E402
@@ -52,7 +53,6 @@ from fraudstream.stack.dagster_api import DagsterApi  # noqa: E402
 from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.store.mongo import MongoStore, documents_per_window  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc, partition_key, window_start  # noqa: E402
-from spark_jobs.features import FEATURE_COLUMNS  # noqa: E402
 
 FULL_FIT_DAYS = 30  # TrainingConfig.full_fit_days
 

@@ -32,13 +32,13 @@ from sklearn.ensemble import RandomForestClassifier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fraudstream.features.contract import FEATURE_COLUMNS, lookback_days  # noqa: E402
+from fraudstream.features.offline import labelled_features  # noqa: E402
 from fraudstream.handbook_protocol import PUBLISHED_BASELINE, Protocol, scores_table, split  # noqa: E402
 from fraudstream.models import MODEL_NAMES, FraudModels, TrainingParams  # noqa: E402
 from fraudstream.simulator.delivery import read_handbook_csv  # noqa: E402
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc  # noqa: E402
-from spark_jobs.features import FEATURE_COLUMNS, lookback_days  # noqa: E402
-from spark_jobs.offline import labelled_features  # noqa: E402
 
 
 def load(args: argparse.Namespace, protocol: Protocol, seed: int | None) -> pd.DataFrame:

@@ -140,7 +140,7 @@ def run(
 
     from sklearn.ensemble import RandomForestClassifier
 
-    from spark_jobs.features import FEATURE_COLUMNS
+    from fraudstream.features.contract import FEATURE_COLUMNS
 
     protocol = Protocol(test_start - timedelta(days=14), test_days=test_days)
     train, test = split(features, protocol)

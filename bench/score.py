@@ -34,7 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from fraudstream.config import StackRecord  # noqa: E402
 from fraudstream.ensemble import EnsembleThresholds  # noqa: E402
-from fraudstream.feature_history import write_features  # noqa: E402
+from fraudstream.features.contract import FEATURE_COLUMNS  # noqa: E402
+from fraudstream.features.history import write_features  # noqa: E402
+from fraudstream.features.offline import labelled_features  # noqa: E402
 from fraudstream.labels.loading import Label, store_labels  # noqa: E402
 from fraudstream.model_registry import ModelRegistry, ModelVersion  # noqa: E402
 from fraudstream.models import FraudModels, TrainingParams  # noqa: E402
@@ -44,8 +46,6 @@ from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.store.mongo import MongoStore  # noqa: E402
 from fraudstream.training import TrainingOutcome, TrainingPolicy, train_step  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc  # noqa: E402
-from spark_jobs.features import FEATURE_COLUMNS  # noqa: E402
-from spark_jobs.offline import labelled_features  # noqa: E402
 
 WINDOW = TimeRange(parse_utc("2026-06-01T12:00Z"), parse_utc("2026-06-01T12:10Z"))
 KEY = "2026-06-01-12:00"

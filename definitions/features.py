@@ -11,11 +11,11 @@ from definitions.automation import every_window
 from definitions.ingestion import transactions
 from definitions.owners import DATA_ENGINEERING
 from definitions.resources import MongoResource
-from fraudstream.feature_history import load_history, write_features
+from fraudstream.features.contract import DELAY_DAYS, WINDOW_DAYS, lookback_days
+from fraudstream.features.history import load_history, write_features
+from fraudstream.features.spark import transaction_features as compute_features
 from fraudstream.windows import TimeRange
 from partitions import ten_minute_partitions
-from spark_jobs.features import DELAY_DAYS, WINDOW_DAYS, lookback_days
-from spark_jobs.features import transaction_features as compute_features
 
 CHUNK = timedelta(days=1)
 

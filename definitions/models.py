@@ -12,6 +12,7 @@ from definitions.features import transaction_features
 from definitions.labels import labels
 from definitions.owners import ML
 from definitions.resources import MongoResource
+from fraudstream.features.contract import FEATURE_COLUMNS
 from fraudstream.lifecycle import GatePolicy, RefitPolicy
 from fraudstream.model_registry import ModelRegistry, ModelVersion
 from fraudstream.models import TrainingParams
@@ -19,7 +20,6 @@ from fraudstream.plots import markdown_image, pr_curves_png
 from fraudstream.reports import metrics_table
 from fraudstream.training import HoldoutScores, TrainingPolicy, train_step
 from partitions import hourly_partitions
-from spark_jobs.features import FEATURE_COLUMNS
 
 _PARAMS, _REFIT, _GATE = TrainingParams(), RefitPolicy(), GatePolicy()
 

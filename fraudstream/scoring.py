@@ -23,7 +23,7 @@ from pymongo.errors import BulkWriteError
 
 from fraudstream.batching import BackgroundWriter, batches
 from fraudstream.ensemble import EnsembleDecision, EnsembleThresholds, decide
-from fraudstream.feature_history import TRANSACTION_FEATURES
+from fraudstream.features.history import TRANSACTION_FEATURES
 from fraudstream.model_registry import ModelRegistry
 from fraudstream.models import MODEL_NAMES, FraudModels
 from fraudstream.rescoring import RescoringPolicy, StaleWindow, best_for_window, stale_windows

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pymongo import ASCENDING
 
-from fraudstream.feature_history import TRANSACTION_FEATURES
+from fraudstream.features.history import TRANSACTION_FEATURES
 from fraudstream.labels.loading import LABELS
 from fraudstream.store.mongo import MongoStore
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from spark_jobs.features import (
-    FEATURE_COLUMNS,
+from fraudstream.features.contract import FEATURE_COLUMNS
+from fraudstream.features.spark import (
     transaction_features,
     with_customer_spend,
     with_terminal_risk,

@@ -9,12 +9,12 @@ from definitions.ingestion import transactions
 from definitions.models import fraud_models
 from definitions.predictions import ensemble_predictions
 from fraudstream.config import StackRecord
+from fraudstream.features.contract import FEATURE_COLUMNS
 from fraudstream.labels.loading import Label, store_labels
 from fraudstream.simulator.delivery import TransactionPublisher
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import TimeRange, parse_utc
-from spark_jobs.features import FEATURE_COLUMNS
 
 DAY = TimeRange(parse_utc("2026-11-10T00:00Z"), parse_utc("2026-11-11T00:00Z"))
 

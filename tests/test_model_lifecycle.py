@@ -17,13 +17,13 @@ import pytest
 from definitions import defs
 from definitions.resources import MongoResource, RescoringResource
 from fraudstream.config import StackRecord
+from fraudstream.features.contract import FEATURE_COLUMNS
 from fraudstream.model_registry import ModelRegistry
 from fraudstream.rescoring import RescoringPolicy, best_for_window
 from fraudstream.scoring import windows_to_rescore
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import WINDOW, partition_key, window_start
 from sensors.model_rescoring import model_rescoring_sensor
-from spark_jobs.features import FEATURE_COLUMNS
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 DAYS, LABELLED_DAYS, TX_PER_DAY = 4, 3, 1_500

@@ -104,7 +104,7 @@ class MongoStore:
     def ensure_indexes(self) -> None:
         """Indexes the pipeline's queries rely on (idempotent)."""
         # Every index costs ingestion throughput (bench/ingest.py): only what queries use. The
-        # entity indexes serve the features' history reads (fraudstream/feature_history.py).
+        # entity indexes serve the features' history reads (fraudstream/features/history.py).
         transactions = self.collection(TRANSACTIONS)
         transactions.create_index([("partition_key", ASCENDING)])
         transactions.create_index([("tx_datetime", ASCENDING)])

@@ -15,26 +15,9 @@ from datetime import datetime
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-WINDOW_DAYS = (1, 7, 30)
-DELAY_DAYS = 7
+from fraudstream.features.contract import DELAY_DAYS, FEATURE_COLUMNS, WINDOW_DAYS
+
 _DAY = 86_400
-
-FEATURE_COLUMNS = [
-    "tx_amount",
-    "tx_during_weekend",
-    "tx_during_night",
-    *(
-        f"customer_id_{kind}_{days}day_window"
-        for days in WINDOW_DAYS
-        for kind in ("nb_tx", "avg_amount")
-    ),
-    *(f"terminal_id_{kind}_{days}day_window" for days in WINDOW_DAYS for kind in ("nb_tx", "risk")),
-]
-
-
-def lookback_days(windows: Sequence[int] = WINDOW_DAYS, delay: int = DELAY_DAYS) -> int:
-    """How far back the history of a scored row must reach (terminal windows are delayed)."""
-    return max(windows) + delay
 
 
 def with_time_flags(transactions: DataFrame) -> DataFrame:

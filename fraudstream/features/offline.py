@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 from pyspark.sql import SparkSession
 
-from spark_jobs.features import transaction_features
+from fraudstream.features.spark import transaction_features
 
 
 def local_spark(cores: int = 2, memory: str = "4g") -> SparkSession:

@@ -1,1 +1,0 @@
-"""PySpark transformations: pure functions of DataFrames, run through dagster-pyspark."""
