@@ -43,10 +43,10 @@ sys.path.insert(0, str(ROOT))
 from fraudstream import config  # noqa: E402
 from fraudstream.features.contract import FEATURE_COLUMNS  # noqa: E402
 from fraudstream.handbook_protocol import Protocol, scores_table, split  # noqa: E402
-from fraudstream.model_registry import ModelRegistry  # noqa: E402
-from fraudstream.models import FraudModels  # noqa: E402
-from fraudstream.rescoring import RescoringPolicy  # noqa: E402
-from fraudstream.scoring import windows_to_rescore  # noqa: E402
+from fraudstream.ml.models import FraudModels  # noqa: E402
+from fraudstream.ml.registry import ModelRegistry  # noqa: E402
+from fraudstream.ml.rescoring import RescoringPolicy  # noqa: E402
+from fraudstream.ml.scoring import windows_to_rescore  # noqa: E402
 from fraudstream.simulator.delivery import TransactionPublisher, read_handbook_csv  # noqa: E402
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.stack.dagster_api import DagsterApi  # noqa: E402

@@ -1,6 +1,6 @@
 """Scoring and training benchmark, against raw limits measured in the same run.
 
-Scoring: ``fraudstream.scoring.score_range`` (what ``ensemble_predictions`` runs) over one
+Scoring: ``fraudstream.ml.scoring.score_range`` (what ``ensemble_predictions`` runs) over one
 10-minute window of N featured transactions in MongoDB — read the features, three models,
 ensemble decision, write ``model_predictions``, ``ensemble_results`` and ``flagged_transactions``
 — against
@@ -33,18 +33,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fraudstream.config import StackRecord  # noqa: E402
-from fraudstream.ensemble import EnsembleThresholds  # noqa: E402
 from fraudstream.features.contract import FEATURE_COLUMNS  # noqa: E402
 from fraudstream.features.history import write_features  # noqa: E402
 from fraudstream.features.offline import labelled_features  # noqa: E402
 from fraudstream.labels.loading import Label, store_labels  # noqa: E402
-from fraudstream.model_registry import ModelRegistry, ModelVersion  # noqa: E402
-from fraudstream.models import FraudModels, TrainingParams  # noqa: E402
-from fraudstream.scoring import ensure_scoring_indexes, score_range  # noqa: E402
+from fraudstream.ml.ensemble import EnsembleThresholds  # noqa: E402
+from fraudstream.ml.models import FraudModels, TrainingParams  # noqa: E402
+from fraudstream.ml.registry import ModelRegistry, ModelVersion  # noqa: E402
+from fraudstream.ml.scoring import ensure_scoring_indexes, score_range  # noqa: E402
+from fraudstream.ml.training import TrainingOutcome, TrainingPolicy, train_step  # noqa: E402
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.store.mongo import MongoStore  # noqa: E402
-from fraudstream.training import TrainingOutcome, TrainingPolicy, train_step  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc  # noqa: E402
 
 WINDOW = TimeRange(parse_utc("2026-06-01T12:00Z"), parse_utc("2026-06-01T12:10Z"))

@@ -16,7 +16,7 @@ from definitions.models import fraud_models
 from definitions.predictions import ensemble_predictions
 from definitions.resources import MongoResource, QualityResource
 from fraudstream import quality
-from fraudstream.model_registry import MODELS
+from fraudstream.ml.registry import MODELS
 from fraudstream.store.mongo import MongoStore
 from partitions import hourly_partitions, ten_minute_partitions
 

@@ -13,12 +13,12 @@ from definitions.labels import labels
 from definitions.owners import ML
 from definitions.resources import MongoResource
 from fraudstream.features.contract import FEATURE_COLUMNS
-from fraudstream.lifecycle import GatePolicy, RefitPolicy
-from fraudstream.model_registry import ModelRegistry, ModelVersion
-from fraudstream.models import TrainingParams
+from fraudstream.ml.lifecycle import GatePolicy, RefitPolicy
+from fraudstream.ml.models import TrainingParams
+from fraudstream.ml.registry import ModelRegistry, ModelVersion
+from fraudstream.ml.training import HoldoutScores, TrainingPolicy, train_step
 from fraudstream.plots import markdown_image, pr_curves_png
 from fraudstream.reports import metrics_table
-from fraudstream.training import HoldoutScores, TrainingPolicy, train_step
 from partitions import hourly_partitions
 
 _PARAMS, _REFIT, _GATE = TrainingParams(), RefitPolicy(), GatePolicy()
@@ -26,7 +26,7 @@ _PARAMS, _REFIT, _GATE = TrainingParams(), RefitPolicy(), GatePolicy()
 
 class TrainingConfig(dg.Config):
     """How one training run chooses its data, when it refits, and how it judges its result
-    (defaults: fraudstream/lifecycle.py)."""
+    (defaults: fraudstream/ml/lifecycle.py)."""
 
     full_retrain: bool = False
     min_labels: int = _PARAMS.min_labels

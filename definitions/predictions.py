@@ -9,9 +9,9 @@ from definitions.features import transaction_features
 from definitions.models import fraud_models
 from definitions.owners import ML
 from definitions.resources import MongoResource
-from fraudstream.ensemble import EnsembleThresholds
-from fraudstream.model_registry import ModelRegistry
-from fraudstream.scoring import NoModelVersion, ensure_scoring_indexes, score_range
+from fraudstream.ml.ensemble import EnsembleThresholds
+from fraudstream.ml.registry import ModelRegistry
+from fraudstream.ml.scoring import NoModelVersion, ensure_scoring_indexes, score_range
 from fraudstream.windows import TimeRange
 from partitions import ten_minute_partitions
 

@@ -14,8 +14,8 @@ from dagster_pyspark import PySparkResource
 from fraudstream import config
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
 from fraudstream.labels.api_client import LabelApiClient
+from fraudstream.ml.rescoring import RescoringPolicy
 from fraudstream.quality import QualityThresholds
-from fraudstream.rescoring import RescoringPolicy
 from fraudstream.store.mongo import MongoStore
 
 
@@ -126,7 +126,7 @@ _RESCORING = RescoringPolicy()
 
 class RescoringResource(dg.ConfigurableResource):
     """Which scored windows `model_rescoring_sensor` sends back to scoring when a better model
-    version lands (defaults: fraudstream/rescoring.py)."""
+    version lands (defaults: fraudstream/ml/rescoring.py)."""
 
     horizon_days: float = _RESCORING.horizon.total_seconds() / 86_400
     fraud_growth: float = _RESCORING.fraud_growth

@@ -1,5 +1,5 @@
 """Training schedules users see and toggle in the UI: the hourly training run, and a nightly
-full retrain (training also refits by itself as the data grows: fraudstream/lifecycle.py)."""
+full retrain (training also refits by itself as the data grows: fraudstream/ml/lifecycle.py)."""
 
 from datetime import UTC, datetime, timedelta
 

@@ -25,7 +25,6 @@ from pymongo.database import Database
 
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
-from fraudstream.ensemble import EnsembleThresholds
 from fraudstream.ingest.kafka_admin import ensure_topic
 from fraudstream.ingest.kafka_source import (
     KafkaSettings,
@@ -33,7 +32,8 @@ from fraudstream.ingest.kafka_source import (
     TopicReader,
     records_behind,
 )
-from fraudstream.metrics import alert_metrics, ranking_metrics
+from fraudstream.ml.ensemble import EnsembleThresholds
+from fraudstream.ml.metrics import alert_metrics, ranking_metrics
 from fraudstream.simulator.delivery import TransactionPublisher, deliver
 from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.stack.dagster_api import DagsterApi, DagsterApiError

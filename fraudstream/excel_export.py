@@ -21,8 +21,8 @@ from typing import Any
 
 import xlsxwriter
 
-from fraudstream.models import MODEL_NAMES
-from fraudstream.scoring import (
+from fraudstream.ml.models import MODEL_NAMES
+from fraudstream.ml.scoring import (
     ENSEMBLE_RESULTS,
     FLAGGED_TRANSACTIONS,
     MODEL_PREDICTIONS,

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from fraudstream.metrics import card_precision_at_k, ranking_metrics
+from fraudstream.ml.metrics import card_precision_at_k, ranking_metrics
 
 # The handbook's published baseline (chapter 3.4): AUC ROC, Average Precision, CP@100.
 PUBLISHED_BASELINE = {

@@ -13,9 +13,9 @@ import numpy as np
 
 from fraudstream.batching import batches
 from fraudstream.labels.loading import LABELS
-from fraudstream.metrics import alert_metrics, ranking_metrics
-from fraudstream.models import MODEL_NAMES
-from fraudstream.scoring import ENSEMBLE_RESULTS, MODEL_PREDICTIONS
+from fraudstream.ml.metrics import alert_metrics, ranking_metrics
+from fraudstream.ml.models import MODEL_NAMES
+from fraudstream.ml.scoring import ENSEMBLE_RESULTS, MODEL_PREDICTIONS
 from fraudstream.store.mongo import DEAD_LETTERS, TRANSACTIONS, MongoStore
 from fraudstream.windows import partition_key
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from fraudstream.metrics import alert_metrics, ranking_metrics
+from fraudstream.ml.metrics import alert_metrics, ranking_metrics
 from fraudstream.quality import LabelledScores
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from fraudstream.ensemble import EnsembleThresholds, decide
+from fraudstream.ml.ensemble import EnsembleThresholds, decide
 
 DEFAULT = EnsembleThresholds()
 

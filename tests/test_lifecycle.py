@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudstream.lifecycle import (
+from fraudstream.ml.lifecycle import (
     FullFit,
     GatePolicy,
     RefitPolicy,
@@ -16,7 +16,7 @@ from fraudstream.lifecycle import (
     refit_reason,
     rule_decision,
 )
-from fraudstream.rescoring import (
+from fraudstream.ml.rescoring import (
     RescoringPolicy,
     StaleWindow,
     VersionSummary,

@@ -18,9 +18,9 @@ from definitions import defs
 from definitions.resources import MongoResource, RescoringResource
 from fraudstream.config import StackRecord
 from fraudstream.features.contract import FEATURE_COLUMNS
-from fraudstream.model_registry import ModelRegistry
-from fraudstream.rescoring import RescoringPolicy, best_for_window
-from fraudstream.scoring import windows_to_rescore
+from fraudstream.ml.registry import ModelRegistry
+from fraudstream.ml.rescoring import RescoringPolicy, best_for_window
+from fraudstream.ml.scoring import windows_to_rescore
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import WINDOW, partition_key, window_start
 from sensors.model_rescoring import model_rescoring_sensor

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from fraudstream.model_registry import ArtifactCorrupted, ModelRegistry, ModelVersion
-from fraudstream.models import FraudModels, TrainingParams
-from fraudstream.rescoring import best_for_window
+from fraudstream.ml.models import FraudModels, TrainingParams
+from fraudstream.ml.registry import ArtifactCorrupted, ModelRegistry, ModelVersion
+from fraudstream.ml.rescoring import best_for_window
 from fraudstream.store.mongo import MongoStore
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

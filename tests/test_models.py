@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from fraudstream.models import FraudModels, NotEnoughData, TrainingParams, leaf_rows
+from fraudstream.ml.models import FraudModels, NotEnoughData, TrainingParams, leaf_rows
 
 COLUMNS = ["a", "b", "c", "d", "e"]
 PARAMS = TrainingParams(trees=30, boosting_iterations=30, min_labels=50)

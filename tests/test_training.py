@@ -4,11 +4,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from fraudstream.lifecycle import GatePolicy
-from fraudstream.model_registry import ModelRegistry
-from fraudstream.models import TrainingParams
+from fraudstream.ml.lifecycle import GatePolicy
+from fraudstream.ml.models import TrainingParams
+from fraudstream.ml.registry import ModelRegistry
+from fraudstream.ml.training import TrainingPolicy, train_step
 from fraudstream.store.mongo import MongoStore
-from fraudstream.training import TrainingPolicy, train_step
 
 COLUMNS = ["a", "b", "c"]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -21,10 +21,10 @@ import gridfs
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
-from fraudstream.models import FraudModels
-from fraudstream.rescoring import VersionSummary
+from fraudstream.ml.models import FraudModels
+from fraudstream.ml.rescoring import VersionSummary
+from fraudstream.ml.training_data import DataCut
 from fraudstream.store.mongo import MongoStore
-from fraudstream.training_data import DataCut
 
 MODELS = "models"
 ARTIFACTS = "model_artifacts"

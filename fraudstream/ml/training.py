@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from fraudstream.lifecycle import (
+from fraudstream.ml.lifecycle import (
     FullFit,
     GatePolicy,
     GateResult,
@@ -20,17 +20,17 @@ from fraudstream.lifecycle import (
     refit_reason,
     rule_decision,
 )
-from fraudstream.metrics import ranking_metrics
-from fraudstream.model_registry import ModelRegistry, ModelVersion
-from fraudstream.models import MODEL_NAMES, FraudModels, NotEnoughData, TrainingParams
-from fraudstream.store.mongo import MongoStore
-from fraudstream.training_data import (
+from fraudstream.ml.metrics import ranking_metrics
+from fraudstream.ml.models import MODEL_NAMES, FraudModels, NotEnoughData, TrainingParams
+from fraudstream.ml.registry import ModelRegistry, ModelVersion
+from fraudstream.ml.training_data import (
     SETTLE,
     current_cut,
     cut_rows,
     ensure_training_indexes,
     new_rows,
 )
+from fraudstream.store.mongo import MongoStore
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from fraudstream.metrics import ranking_metrics
+from fraudstream.ml.metrics import ranking_metrics
 
 
 @dataclass(frozen=True)

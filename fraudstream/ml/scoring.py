@@ -22,11 +22,11 @@ from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.errors import BulkWriteError
 
 from fraudstream.batching import BackgroundWriter, batches
-from fraudstream.ensemble import EnsembleDecision, EnsembleThresholds, decide
 from fraudstream.features.history import TRANSACTION_FEATURES
-from fraudstream.model_registry import ModelRegistry
-from fraudstream.models import MODEL_NAMES, FraudModels
-from fraudstream.rescoring import RescoringPolicy, StaleWindow, best_for_window, stale_windows
+from fraudstream.ml.ensemble import EnsembleDecision, EnsembleThresholds, decide
+from fraudstream.ml.models import MODEL_NAMES, FraudModels
+from fraudstream.ml.registry import ModelRegistry
+from fraudstream.ml.rescoring import RescoringPolicy, StaleWindow, best_for_window, stale_windows
 from fraudstream.store.mongo import DUPLICATE_KEY, MongoStore
 from fraudstream.windows import TimeRange, partition_key
 
