@@ -15,8 +15,8 @@ from definitions.labels import labels
 from definitions.models import fraud_models
 from definitions.predictions import ensemble_predictions
 from definitions.resources import MongoResource, QualityResource
-from fraudstream import quality
 from fraudstream.ml.registry import MODELS
+from fraudstream.reporting import quality
 from fraudstream.store.mongo import MongoStore
 from partitions import hourly_partitions, ten_minute_partitions
 

@@ -8,7 +8,7 @@ from definitions.owners import DATA_ENGINEERING
 from definitions.predictions import ensemble_predictions
 from definitions.resources import MongoResource
 from fraudstream import config
-from fraudstream.excel_export import export_day
+from fraudstream.reporting.excel_export import export_day
 from partitions import daily_partitions
 
 DAY_SO_FAR = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)

@@ -17,8 +17,8 @@ from fraudstream.ml.lifecycle import GatePolicy, RefitPolicy
 from fraudstream.ml.models import TrainingParams
 from fraudstream.ml.registry import ModelRegistry, ModelVersion
 from fraudstream.ml.training import HoldoutScores, TrainingPolicy, train_step
-from fraudstream.plots import markdown_image, pr_curves_png
-from fraudstream.reports import metrics_table
+from fraudstream.reporting.plots import markdown_image, pr_curves_png
+from fraudstream.reporting.reports import metrics_table
 from partitions import hourly_partitions
 
 _PARAMS, _REFIT, _GATE = TrainingParams(), RefitPolicy(), GatePolicy()

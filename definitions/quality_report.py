@@ -10,9 +10,9 @@ from definitions.labels import labels
 from definitions.owners import ML
 from definitions.predictions import ensemble_predictions
 from definitions.resources import MongoResource
-from fraudstream.plots import markdown_image, pr_curves_png
-from fraudstream.quality import labelled_scores, score_metrics
-from fraudstream.reports import metrics_table, versions_table
+from fraudstream.reporting.plots import markdown_image, pr_curves_png
+from fraudstream.reporting.quality import labelled_scores, score_metrics
+from fraudstream.reporting.reports import metrics_table, versions_table
 from partitions import daily_partitions
 
 # Labels keep arriving for days after a transaction (the handbook assumes a 7-day feedback

@@ -15,7 +15,7 @@ from fraudstream import config
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
 from fraudstream.labels.api_client import LabelApiClient
 from fraudstream.ml.rescoring import RescoringPolicy
-from fraudstream.quality import QualityThresholds
+from fraudstream.reporting.quality import QualityThresholds
 from fraudstream.store.mongo import MongoStore
 
 
@@ -101,7 +101,7 @@ _LIMITS = QualityThresholds()
 
 
 class QualityResource(dg.ConfigurableResource):
-    """Thresholds of the asset checks (defaults: fraudstream/quality.py)."""
+    """Thresholds of the asset checks (defaults: fraudstream/reporting/quality.py)."""
 
     max_dead_letter_rate: float = _LIMITS.max_dead_letter_rate
     min_volume_ratio: float = _LIMITS.min_volume_ratio

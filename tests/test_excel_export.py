@@ -6,7 +6,7 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from fraudstream.excel_export import export_day, write_workbook
+from fraudstream.reporting.excel_export import export_day, write_workbook
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import partition_key
 

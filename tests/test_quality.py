@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from fraudstream.quality import (
+from fraudstream.reporting.quality import (
     QualityThresholds,
     agreement,
     ensemble_quality,

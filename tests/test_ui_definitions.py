@@ -4,9 +4,9 @@ description on every asset, check, sensor, schedule and job."""
 import numpy as np
 
 from definitions import defs
-from fraudstream.plots import markdown_image, pr_curves_png
-from fraudstream.quality import LabelledScores
-from fraudstream.reports import markdown_table, metrics_table, versions_table
+from fraudstream.reporting.plots import markdown_image, pr_curves_png
+from fraudstream.reporting.quality import LabelledScores
+from fraudstream.reporting.reports import markdown_table, metrics_table, versions_table
 
 GROUPS = {
     "transactions": "ingestion",

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from fraudstream.ml.metrics import alert_metrics, ranking_metrics
-from fraudstream.quality import LabelledScores
+from fraudstream.reporting.quality import LabelledScores
 
 
 def cell(value: object) -> str:
