@@ -41,11 +41,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fraudstream import config  # noqa: E402
-from fraudstream.simulator.delivery import TransactionPublisher, deliver  # noqa: E402
-from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
-from fraudstream.stack.dagster_api import DagsterApi  # noqa: E402
-from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.store.mongo import documents_per_window  # noqa: E402
+from fraudstream.tooling.simulator.delivery import TransactionPublisher, deliver  # noqa: E402
+from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
+from fraudstream.tooling.stack.dagster_api import DagsterApi  # noqa: E402
+from fraudstream.tooling.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.windows import WINDOW, TimeRange, partition_key, window_start  # noqa: E402
 
 PER_WINDOW_ASSETS = ["transactions", "transaction_features", "ensemble_predictions"]

@@ -37,8 +37,8 @@ from fraudstream.config import StackRecord  # noqa: E402
 from fraudstream.ingest.kafka_admin import DEFAULT_PARTITIONS, ensure_topic  # noqa: E402
 from fraudstream.ingest.kafka_source import SCAN_OPTIONS, KafkaSettings, TopicReader  # noqa: E402
 from fraudstream.ingest.transactions import PARALLEL_MIN_RECORDS, ingest_range  # noqa: E402
-from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.store.mongo import MongoStore  # noqa: E402
+from fraudstream.tooling.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc  # noqa: E402
 
 WINDOW = TimeRange(parse_utc("2026-06-01T12:00Z"), parse_utc("2026-06-01T12:10Z"))

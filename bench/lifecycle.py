@@ -40,18 +40,18 @@ from sklearn.ensemble import RandomForestClassifier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.handbook_protocol import Protocol, scores_table, split  # noqa: E402
 from fraudstream import config  # noqa: E402
 from fraudstream.features.contract import FEATURE_COLUMNS  # noqa: E402
-from fraudstream.handbook_protocol import Protocol, scores_table, split  # noqa: E402
 from fraudstream.ml.models import FraudModels  # noqa: E402
 from fraudstream.ml.registry import ModelRegistry  # noqa: E402
 from fraudstream.ml.rescoring import RescoringPolicy  # noqa: E402
 from fraudstream.ml.scoring import windows_to_rescore  # noqa: E402
-from fraudstream.simulator.delivery import TransactionPublisher, read_handbook_csv  # noqa: E402
-from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
-from fraudstream.stack.dagster_api import DagsterApi  # noqa: E402
-from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.store.mongo import MongoStore, documents_per_window  # noqa: E402
+from fraudstream.tooling.simulator.delivery import TransactionPublisher, read_handbook_csv  # noqa: E402
+from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
+from fraudstream.tooling.stack.dagster_api import DagsterApi  # noqa: E402
+from fraudstream.tooling.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc, partition_key, window_start  # noqa: E402
 
 FULL_FIT_DAYS = 30  # TrainingConfig.full_fit_days

@@ -32,12 +32,12 @@ from sklearn.ensemble import RandomForestClassifier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.handbook_protocol import PUBLISHED_BASELINE, Protocol, scores_table, split  # noqa: E402
 from fraudstream.features.contract import FEATURE_COLUMNS, lookback_days  # noqa: E402
 from fraudstream.features.offline import labelled_features  # noqa: E402
-from fraudstream.handbook_protocol import PUBLISHED_BASELINE, Protocol, scores_table, split  # noqa: E402
 from fraudstream.ml.models import MODEL_NAMES, FraudModels, TrainingParams  # noqa: E402
-from fraudstream.simulator.delivery import read_handbook_csv  # noqa: E402
-from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
+from fraudstream.tooling.simulator.delivery import read_handbook_csv  # noqa: E402
+from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc  # noqa: E402
 
 

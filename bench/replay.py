@@ -28,12 +28,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.handbook_protocol import Protocol, scores_table, split  # noqa: E402
 from fraudstream.config import StackRecord  # noqa: E402
-from fraudstream.handbook_protocol import Protocol, scores_table, split  # noqa: E402
-from fraudstream.simulator.delivery import TransactionPublisher, read_handbook_csv  # noqa: E402
-from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
-from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.store.mongo import MongoStore  # noqa: E402
+from fraudstream.tooling.simulator.delivery import TransactionPublisher, read_handbook_csv  # noqa: E402
+from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
+from fraudstream.tooling.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc  # noqa: E402
 
 

@@ -42,9 +42,9 @@ from fraudstream.ml.models import FraudModels, TrainingParams  # noqa: E402
 from fraudstream.ml.registry import ModelRegistry, ModelVersion  # noqa: E402
 from fraudstream.ml.scoring import ensure_scoring_indexes, score_range  # noqa: E402
 from fraudstream.ml.training import TrainingOutcome, TrainingPolicy, train_step  # noqa: E402
-from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
-from fraudstream.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.store.mongo import MongoStore  # noqa: E402
+from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
+from fraudstream.tooling.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc  # noqa: E402
 
 WINDOW = TimeRange(parse_utc("2026-06-01T12:00Z"), parse_utc("2026-06-01T12:10Z"))

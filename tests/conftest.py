@@ -16,9 +16,9 @@ from definitions.resources import KafkaResource, MongoResource, spark_resource
 from fraudstream.config import StackRecord
 from fraudstream.ingest.kafka_admin import ensure_topic
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
-from fraudstream.simulator.label_api import make_server
-from fraudstream.stack.embedded import EmbeddedStack
 from fraudstream.store.mongo import MongoStore
+from fraudstream.tooling.simulator.label_api import make_server
+from fraudstream.tooling.stack.embedded import EmbeddedStack
 from tests.producing import RecordProducer
 
 LATENESS = timedelta(minutes=5)

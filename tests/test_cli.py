@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from fraudstream.cli import duration, main
 from fraudstream.config import StackRecord
+from fraudstream.tooling.cli import duration, main
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from definitions.predictions import ensemble_predictions
 from fraudstream.config import StackRecord
 from fraudstream.features.contract import FEATURE_COLUMNS
 from fraudstream.labels.loading import Label, store_labels
-from fraudstream.simulator.delivery import TransactionPublisher
-from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.store.mongo import MongoStore
+from fraudstream.tooling.simulator.delivery import TransactionPublisher
+from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.windows import TimeRange, parse_utc
 
 DAY = TimeRange(parse_utc("2026-11-10T00:00Z"), parse_utc("2026-11-11T00:00Z"))

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
+from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.windows import TimeRange, parse_utc
 
 MONTH = TimeRange(parse_utc("2026-03-01T00:00Z"), parse_utc("2026-03-31T00:00Z"))

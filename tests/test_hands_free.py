@@ -27,10 +27,10 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from fraudstream.config import StackRecord
-from fraudstream.stack.dagster_api import DagsterApi
-from fraudstream.stack.embedded import EmbeddedStack
-from fraudstream.stack.processes import is_running
 from fraudstream.store.mongo import documents_per_window
+from fraudstream.tooling.stack.dagster_api import DagsterApi
+from fraudstream.tooling.stack.embedded import EmbeddedStack
+from fraudstream.tooling.stack.processes import is_running
 from fraudstream.windows import window_start
 from tests.browser import CHROMIUM, chromium_page, expand_all_groups, screenshot
 from tests.waiting import wait_for
@@ -70,7 +70,7 @@ def demo_environment(state: Path) -> dict[str, str]:
     }
 
 
-DEMO_COMMAND = [sys.executable, "-m", "fraudstream.cli", "demo", "--hours", "2",
+DEMO_COMMAND = [sys.executable, "-m", "fraudstream.tooling.cli", "demo", "--hours", "2",
                 "--tx-per-day", "30000", "--seed", "4"]  # fmt: skip
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import requests
 
-from fraudstream.simulator.label_feed import LabelFeed, append_labels, feed_path
+from fraudstream.tooling.simulator.label_feed import LabelFeed, append_labels, feed_path
 
 NOW = datetime.now(UTC)
 

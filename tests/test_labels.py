@@ -17,8 +17,8 @@ from fraudstream.ingest.schema import InvalidRecord
 from fraudstream.labels.api_client import LabelApiClient, LabelApiUnavailable
 from fraudstream.labels.loading import Label, label_from_fields, store_labels
 from fraudstream.labels.sources import load_label_files, stored_api_cursor
-from fraudstream.simulator.label_feed import append_labels
 from fraudstream.store.mongo import MongoStore
+from fraudstream.tooling.simulator.label_feed import append_labels
 
 HANDBOOK_CSV = (
     "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD,TX_FRAUD_SCENARIO\n"

@@ -18,9 +18,9 @@ from definitions.resources import (
     QualityResource,
 )
 from fraudstream.config import StackRecord
-from fraudstream.simulator.delivery import TransactionPublisher
-from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.store.mongo import MongoStore
+from fraudstream.tooling.simulator.delivery import TransactionPublisher
+from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.windows import TimeRange, parse_utc
 
 DAYS = TimeRange(parse_utc("2026-11-08T00:00Z"), parse_utc("2026-11-11T00:00Z"))

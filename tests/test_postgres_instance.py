@@ -21,10 +21,10 @@ import pytest
 from dagster._core.scheduler.instigation import InstigatorState, InstigatorType
 
 from fraudstream.config import StackRecord
-from fraudstream.stack.embedded import EmbeddedStack
-from fraudstream.stack.postgres import PostgresServer, postgres_bin_dir, start_postgres
-from fraudstream.stack.processes import is_running, spawn, terminate
 from fraudstream.store.mongo import MongoStore
+from fraudstream.tooling.stack.embedded import EmbeddedStack
+from fraudstream.tooling.stack.postgres import PostgresServer, postgres_bin_dir, start_postgres
+from fraudstream.tooling.stack.processes import is_running, spawn, terminate
 from tests.producing import RecordProducer
 from tests.test_transactions_asset import publish_hour
 from tests.waiting import wait_for

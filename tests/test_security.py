@@ -21,10 +21,10 @@ from definitions.ingestion import transactions
 from definitions.resources import MongoResource
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
-from fraudstream.stack import binaries
-from fraudstream.stack.embedded import mongo_answers
-from fraudstream.stack.processes import free_port, spawn, terminate, wait_until
 from fraudstream.store.mongo import MongoStore
+from fraudstream.tooling.stack import binaries
+from fraudstream.tooling.stack.embedded import mongo_answers
+from fraudstream.tooling.stack.processes import free_port, spawn, terminate, wait_until
 from tests.conftest import kafka_resource
 from tests.producing import RecordProducer
 from tests.test_transactions_asset import publish_hour

@@ -12,8 +12,8 @@ from definitions.resources import KafkaResource, LabelApiResource, MongoResource
 from definitions.schedules import daily_full_retrain_schedule, hourly_training_schedule
 from fraudstream.config import StackRecord
 from fraudstream.ingest.kafka_admin import ensure_topic
-from fraudstream.simulator.label_feed import append_labels
 from fraudstream.store.mongo import MongoStore
+from fraudstream.tooling.simulator.label_feed import append_labels
 from sensors.kafka_lag import kafka_lag_sensor
 from sensors.label_api import label_api_sensor
 from sensors.landing_files import landing_files_sensor

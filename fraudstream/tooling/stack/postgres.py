@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2.extensions import connection as Connection
 
-from fraudstream.stack.processes import free_port
+from fraudstream.tooling.stack.processes import free_port
 
 SERVER_USER = "postgres"  # initdb refuses to run as root; as root, the server runs as this user
 

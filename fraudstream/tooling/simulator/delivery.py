@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 
 from fraudstream.config import kafka_client_options
 from fraudstream.ingest.kafka_admin import BOOTSTRAP_TIMEOUT_MS, CONNECT_ERRORS, broker_unreachable
-from fraudstream.simulator.label_feed import append_labels
+from fraudstream.tooling.simulator.label_feed import append_labels
 
 HANDBOOK_COLUMNS = ("transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount")
 

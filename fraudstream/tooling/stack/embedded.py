@@ -21,11 +21,11 @@ from pymongo.errors import PyMongoError
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
 from fraudstream.ingest.kafka_admin import DEFAULT_PARTITIONS, broker_answers, ensure_topic
-from fraudstream.stack import binaries
-from fraudstream.stack.dagster_services import start_dagster, webserver_answers
-from fraudstream.stack.postgres import PostgresServer, start_postgres
-from fraudstream.stack.processes import free_port, is_running, spawn, terminate, wait_until
 from fraudstream.store.mongo import redacted
+from fraudstream.tooling.stack import binaries
+from fraudstream.tooling.stack.dagster_services import start_dagster, webserver_answers
+from fraudstream.tooling.stack.postgres import PostgresServer, start_postgres
+from fraudstream.tooling.stack.processes import free_port, is_running, spawn, terminate, wait_until
 
 PREFERRED_PORTS = {"mongodb": 27017, "kafka": 9092, "label-api": 8765}
 START_TIMEOUT = 60.0
@@ -213,7 +213,7 @@ class EmbeddedStack:
         port = self._port("label-api")
         log = self.logs / "label-api.log"
         argv = [
-            sys.executable, "-m", "fraudstream.simulator.label_api",
+            sys.executable, "-m", "fraudstream.tooling.simulator.label_api",
             "--state-dir", str(self.state_dir),
             "--port", str(port),
         ]  # fmt: skip

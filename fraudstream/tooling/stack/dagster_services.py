@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 from fraudstream.config import ServiceUnavailable, webserver_host
-from fraudstream.stack.processes import free_port, spawn, wait_until
+from fraudstream.tooling.stack.processes import free_port, spawn, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEBSERVER_PORT = 3000

@@ -14,13 +14,13 @@ import pandas as pd
 
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable
-from fraudstream.demo import DemoSettings, run_demo
 from fraudstream.ingest.kafka_admin import ensure_topic
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader, records_behind
-from fraudstream.simulator.delivery import TransactionPublisher, deliver, read_handbook_csv
-from fraudstream.simulator.generator import SimulationConfig, TransactionSimulator
-from fraudstream.stack.binaries import MissingBinary
-from fraudstream.stack.embedded import EmbeddedStack
+from fraudstream.tooling.demo import DemoSettings, run_demo
+from fraudstream.tooling.simulator.delivery import TransactionPublisher, deliver, read_handbook_csv
+from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
+from fraudstream.tooling.stack.binaries import MissingBinary
+from fraudstream.tooling.stack.embedded import EmbeddedStack
 from fraudstream.windows import TimeRange, parse_utc
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
