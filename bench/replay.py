@@ -80,7 +80,7 @@ def run(
     import dagster as dg  # after FRAUDSTREAM_PARTITION_START is set: partitions read it
 
     from definitions import defs
-    from partitions import ten_minute_partitions
+    from pipeline.partitions import ten_minute_partitions
 
     timings = {}
     started = time.monotonic()

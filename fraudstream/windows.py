@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 WINDOW = timedelta(minutes=10)
-# Dagster's minute-level partition key format; `partitions/` uses the same constant so the keys
-# written to MongoDB are exactly the keys the UI shows.
+# Dagster's minute-level partition key format; `pipeline/partitions.py` uses the same constant,
+# so the keys written to MongoDB are exactly the keys the UI shows.
 PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-from definitions.resources import KafkaResource, MongoResource, spark_resource
 from fraudstream.config import StackRecord
 from fraudstream.ingest.kafka_admin import ensure_topic
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.label_api import make_server
 from fraudstream.tooling.stack.embedded import EmbeddedStack
+from pipeline.resources import KafkaResource, MongoResource, spark_resource
 from tests.producing import RecordProducer
 
 LATENESS = timedelta(minutes=5)

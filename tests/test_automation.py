@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from definitions import defs
-from partitions import ten_minute_partitions
+from pipeline.partitions import ten_minute_partitions
 
 HOUR = datetime(2026, 1, 1, 11, tzinfo=UTC)
 SCORING = dg.AssetKey("ensemble_predictions")

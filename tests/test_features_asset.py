@@ -4,10 +4,6 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from definitions.features import transaction_features
-from definitions.ingestion import transactions
-from definitions.models import fraud_models
-from definitions.predictions import ensemble_predictions
 from fraudstream.config import StackRecord
 from fraudstream.features.contract import FEATURE_COLUMNS
 from fraudstream.labels.loading import Label, store_labels
@@ -15,6 +11,10 @@ from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.delivery import TransactionPublisher
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.windows import TimeRange, parse_utc
+from pipeline.assets.features import transaction_features
+from pipeline.assets.ingestion import transactions
+from pipeline.assets.models import fraud_models
+from pipeline.assets.predictions import ensemble_predictions
 
 DAY = TimeRange(parse_utc("2026-11-10T00:00Z"), parse_utc("2026-11-11T00:00Z"))
 

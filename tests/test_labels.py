@@ -9,8 +9,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from definitions.labels import labels as labels_asset
-from definitions.resources import LabelApiResource, MongoResource
 from fraudstream.config import StackRecord
 from fraudstream.ingest.landing import pending_files
 from fraudstream.ingest.schema import InvalidRecord
@@ -19,6 +17,8 @@ from fraudstream.labels.loading import Label, label_from_fields, store_labels
 from fraudstream.labels.sources import load_label_files, stored_api_cursor
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.label_feed import append_labels
+from pipeline.assets.labels import labels as labels_asset
+from pipeline.resources import LabelApiResource, MongoResource
 
 HANDBOOK_CSV = (
     "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD,TX_FRAUD_SCENARIO\n"

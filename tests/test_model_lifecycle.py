@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from definitions import defs
-from definitions.resources import MongoResource, RescoringResource
 from fraudstream.config import StackRecord
 from fraudstream.features.contract import FEATURE_COLUMNS
 from fraudstream.ml.registry import ModelRegistry
@@ -23,7 +22,8 @@ from fraudstream.ml.rescoring import RescoringPolicy, best_for_window
 from fraudstream.ml.scoring import windows_to_rescore
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import WINDOW, partition_key, window_start
-from sensors.model_rescoring import model_rescoring_sensor
+from pipeline.resources import MongoResource, RescoringResource
+from pipeline.sensors.model_rescoring import model_rescoring_sensor
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 DAYS, LABELLED_DAYS, TX_PER_DAY = 4, 3, 1_500

@@ -13,15 +13,15 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from definitions import defs
-from definitions.resources import (
-    LabelApiResource,
-    QualityResource,
-)
 from fraudstream.config import StackRecord
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.delivery import TransactionPublisher
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.windows import TimeRange, parse_utc
+from pipeline.resources import (
+    LabelApiResource,
+    QualityResource,
+)
 
 DAYS = TimeRange(parse_utc("2026-11-08T00:00Z"), parse_utc("2026-11-11T00:00Z"))
 SCORED_DAY = TimeRange(parse_utc("2026-11-10T00:00Z"), DAYS.end)

@@ -17,14 +17,14 @@ import yaml
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
-from definitions.ingestion import transactions
-from definitions.resources import MongoResource
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.stack import binaries
 from fraudstream.tooling.stack.embedded import mongo_answers
 from fraudstream.tooling.stack.processes import free_port, spawn, terminate, wait_until
+from pipeline.assets.ingestion import transactions
+from pipeline.resources import MongoResource
 from tests.conftest import kafka_resource
 from tests.producing import RecordProducer
 from tests.test_transactions_asset import publish_hour

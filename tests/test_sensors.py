@@ -7,16 +7,16 @@ import dagster as dg
 import pytest
 
 from definitions import defs
-from definitions.models import fraud_models
-from definitions.resources import KafkaResource, LabelApiResource, MongoResource
-from definitions.schedules import daily_full_retrain_schedule, hourly_training_schedule
 from fraudstream.config import StackRecord
 from fraudstream.ingest.kafka_admin import ensure_topic
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.label_feed import append_labels
-from sensors.kafka_lag import kafka_lag_sensor
-from sensors.label_api import label_api_sensor
-from sensors.landing_files import landing_files_sensor
+from pipeline.assets.models import fraud_models
+from pipeline.resources import KafkaResource, LabelApiResource, MongoResource
+from pipeline.schedules import daily_full_retrain_schedule, hourly_training_schedule
+from pipeline.sensors.kafka_lag import kafka_lag_sensor
+from pipeline.sensors.label_api import label_api_sensor
+from pipeline.sensors.landing_files import landing_files_sensor
 from tests.conftest import kafka_resource
 from tests.producing import RecordProducer, tx
 from tests.test_labels import settled

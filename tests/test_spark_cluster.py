@@ -15,15 +15,15 @@ import pyspark
 import pytest
 import requests
 
-from definitions.features import transaction_features
-from definitions.ingestion import transactions
-from definitions.resources import MongoResource, spark_resource
 from fraudstream.config import StackRecord
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.delivery import TransactionPublisher
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.tooling.stack.processes import free_port, spawn, terminate, wait_until
 from fraudstream.windows import TimeRange, parse_utc
+from pipeline.assets.features import transaction_features
+from pipeline.assets.ingestion import transactions
+from pipeline.resources import MongoResource, spark_resource
 from tests.conftest import kafka_resource
 
 ROOT = Path(__file__).resolve().parents[1]

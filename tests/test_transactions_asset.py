@@ -9,11 +9,11 @@ from pathlib import Path
 import dagster as dg
 
 from definitions import defs
-from definitions.ingestion import transactions
 from fraudstream.config import StackRecord
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import parse_utc
-from partitions import daily_partitions, hourly_partitions, ten_minute_partitions
+from pipeline.assets.ingestion import transactions
+from pipeline.partitions import daily_partitions, hourly_partitions, ten_minute_partitions
 from tests.producing import RecordProducer, tx
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,9 +3,9 @@ items; its position is the sensor cursor."""
 
 import dagster as dg
 
-from definitions.labels import labels
-from definitions.resources import LabelApiResource
 from fraudstream.labels.api_client import LabelApiUnavailable
+from pipeline.assets.labels import labels
+from pipeline.resources import LabelApiResource
 
 MAX_PAGES_PER_TICK = 20  # bounds a tick's time whatever the backlog: 20 x 5,000 labels
 

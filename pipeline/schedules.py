@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from definitions.models import fraud_models, full_retrain_job
-from partitions import hourly_partitions
+from pipeline.assets.models import fraud_models, full_retrain_job
+from pipeline.partitions import hourly_partitions
 
 HOUR = timedelta(hours=1)
 

@@ -4,16 +4,16 @@ from datetime import timedelta
 
 import dagster as dg
 
-from definitions.automation import export_refresh
-from definitions.export import DAY_SO_FAR
-from definitions.labels import labels
-from definitions.owners import ML
-from definitions.predictions import ensemble_predictions
-from definitions.resources import MongoResource
 from fraudstream.reporting.plots import markdown_image, pr_curves_png
 from fraudstream.reporting.quality import labelled_scores, score_metrics
 from fraudstream.reporting.reports import metrics_table, versions_table
-from partitions import daily_partitions
+from pipeline.assets.export import DAY_SO_FAR
+from pipeline.assets.labels import labels
+from pipeline.assets.predictions import ensemble_predictions
+from pipeline.automation import export_refresh
+from pipeline.owners import ML
+from pipeline.partitions import daily_partitions
+from pipeline.resources import MongoResource
 
 # Labels keep arriving for days after a transaction (the handbook assumes a 7-day feedback
 # delay): a day's report is refreshed with them for a week, later only when asked for.

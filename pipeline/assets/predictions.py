@@ -4,16 +4,16 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from definitions.automation import scoring
-from definitions.features import transaction_features
-from definitions.models import fraud_models
-from definitions.owners import ML
-from definitions.resources import MongoResource
 from fraudstream.ml.ensemble import EnsembleThresholds
 from fraudstream.ml.registry import ModelRegistry
 from fraudstream.ml.scoring import NoModelVersion, ensure_scoring_indexes, score_range
 from fraudstream.windows import TimeRange
-from partitions import ten_minute_partitions
+from pipeline.assets.features import transaction_features
+from pipeline.assets.models import fraud_models
+from pipeline.automation import scoring
+from pipeline.owners import ML
+from pipeline.partitions import ten_minute_partitions
+from pipeline.resources import MongoResource
 
 
 class PredictionConfig(dg.Config):

@@ -5,13 +5,13 @@ from typing import Any
 
 import dagster as dg
 
-from definitions.owners import DATA_ENGINEERING
-from definitions.resources import KafkaResource, MongoResource
 from fraudstream.ingest.batch_files import load_batch_files
 from fraudstream.ingest.landing import describe
 from fraudstream.ingest.transactions import IngestReport, ingest_range
 from fraudstream.windows import TimeRange
-from partitions import ten_minute_partitions
+from pipeline.owners import DATA_ENGINEERING
+from pipeline.partitions import ten_minute_partitions
+from pipeline.resources import KafkaResource, MongoResource
 
 
 class TransactionsConfig(dg.Config):

@@ -5,9 +5,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from definitions.ingestion import transactions
-from definitions.labels import labels
-from definitions.resources import MongoResource
 from fraudstream import config
 from fraudstream.ingest.batch_files import TRANSACTIONS_KIND, touched_windows
 from fraudstream.ingest.landing import (
@@ -23,7 +20,10 @@ from fraudstream.ingest.landing import (
 from fraudstream.ingest.landing_watch import changed_files, from_state, take, to_state
 from fraudstream.labels.sources import LABELS_KIND
 from fraudstream.windows import window_of_key
-from sensors.kafka_lag import RANGE_END, RANGE_START
+from pipeline.assets.ingestion import transactions
+from pipeline.assets.labels import labels
+from pipeline.resources import MongoResource
+from pipeline.sensors.kafka_lag import RANGE_END, RANGE_START
 
 LANDING_FILES_SENSOR_DESCRIPTION = (
     "Watches `landing/transactions/` and `landing/labels/` with watchdog directory snapshots "

@@ -5,11 +5,11 @@ import json
 
 import dagster as dg
 
-from definitions.resources import MongoResource, RescoringResource
 from fraudstream.ml.registry import ModelRegistry
 from fraudstream.ml.rescoring import as_ranges
 from fraudstream.ml.scoring import ensure_scoring_indexes, windows_to_rescore
 from fraudstream.windows import WINDOW, partition_key
+from pipeline.resources import MongoResource, RescoringResource
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 SCORING = dg.AssetKey("ensemble_predictions")

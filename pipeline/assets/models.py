@@ -7,11 +7,6 @@ from typing import Any
 
 import dagster as dg
 
-from definitions.automation import hourly_training
-from definitions.features import transaction_features
-from definitions.labels import labels
-from definitions.owners import ML
-from definitions.resources import MongoResource
 from fraudstream.features.contract import FEATURE_COLUMNS
 from fraudstream.ml.lifecycle import GatePolicy, RefitPolicy
 from fraudstream.ml.models import TrainingParams
@@ -19,7 +14,12 @@ from fraudstream.ml.registry import ModelRegistry, ModelVersion
 from fraudstream.ml.training import HoldoutScores, TrainingPolicy, train_step
 from fraudstream.reporting.plots import markdown_image, pr_curves_png
 from fraudstream.reporting.reports import metrics_table
-from partitions import hourly_partitions
+from pipeline.assets.features import transaction_features
+from pipeline.assets.labels import labels
+from pipeline.automation import hourly_training
+from pipeline.owners import ML
+from pipeline.partitions import hourly_partitions
+from pipeline.resources import MongoResource
 
 _PARAMS, _REFIT, _GATE = TrainingParams(), RefitPolicy(), GatePolicy()
 

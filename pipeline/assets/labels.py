@@ -4,8 +4,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from definitions.owners import DATA_ENGINEERING
-from definitions.resources import LabelApiResource, MongoResource
 from fraudstream import config as settings
 from fraudstream.config import ServiceUnavailable
 from fraudstream.labels.sources import (
@@ -14,6 +12,8 @@ from fraudstream.labels.sources import (
     load_label_files,
     stored_api_cursor,
 )
+from pipeline.owners import DATA_ENGINEERING
+from pipeline.resources import LabelApiResource, MongoResource
 
 
 class LabelsConfig(dg.Config):

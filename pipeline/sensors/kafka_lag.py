@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from definitions.ingestion import transactions
-from definitions.resources import KafkaResource
 from fraudstream import config
 from fraudstream.ingest.lag import TopicLag, topic_lag, windows_to_ingest
 from fraudstream.windows import partition_key, window_of_key
-from partitions import ten_minute_partitions
+from pipeline.assets.ingestion import transactions
+from pipeline.partitions import ten_minute_partitions
+from pipeline.resources import KafkaResource
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 MAX_WINDOWS_PER_RUN = 144  # a day: catch-up runs stay bounded and show progress

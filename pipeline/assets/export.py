@@ -2,14 +2,14 @@
 
 import dagster as dg
 
-from definitions.automation import export_refresh
-from definitions.ingestion import transactions
-from definitions.owners import DATA_ENGINEERING
-from definitions.predictions import ensemble_predictions
-from definitions.resources import MongoResource
 from fraudstream import config
 from fraudstream.reporting.excel_export import export_day
-from partitions import daily_partitions
+from pipeline.assets.ingestion import transactions
+from pipeline.assets.predictions import ensemble_predictions
+from pipeline.automation import export_refresh
+from pipeline.owners import DATA_ENGINEERING
+from pipeline.partitions import daily_partitions
+from pipeline.resources import MongoResource
 
 DAY_SO_FAR = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
 

@@ -2,16 +2,16 @@
 
 import dagster as dg
 
-from definitions.automation import automation_sensor
-from definitions.checks import quality_checks
-from definitions.export import excel_export
-from definitions.features import transaction_features
-from definitions.ingestion import transactions
-from definitions.labels import labels
-from definitions.models import fraud_models, full_retrain_job
-from definitions.predictions import ensemble_predictions
-from definitions.quality_report import model_quality_report
-from definitions.resources import (
+from pipeline.assets.export import excel_export
+from pipeline.assets.features import transaction_features
+from pipeline.assets.ingestion import transactions
+from pipeline.assets.labels import labels
+from pipeline.assets.models import fraud_models, full_retrain_job
+from pipeline.assets.predictions import ensemble_predictions
+from pipeline.assets.quality_report import model_quality_report
+from pipeline.automation import automation_sensor
+from pipeline.checks import quality_checks
+from pipeline.resources import (
     KafkaResource,
     LabelApiResource,
     MongoResource,
@@ -19,15 +19,15 @@ from definitions.resources import (
     RescoringResource,
     spark_resource,
 )
-from definitions.schedules import (
+from pipeline.schedules import (
     daily_full_retrain_schedule,
     hourly_training_job,
     hourly_training_schedule,
 )
-from sensors.kafka_lag import kafka_lag_sensor
-from sensors.label_api import label_api_sensor
-from sensors.landing_files import landing_files_sensor
-from sensors.model_rescoring import model_rescoring_sensor
+from pipeline.sensors.kafka_lag import kafka_lag_sensor
+from pipeline.sensors.label_api import label_api_sensor
+from pipeline.sensors.landing_files import landing_files_sensor
+from pipeline.sensors.model_rescoring import model_rescoring_sensor
 
 defs = dg.Definitions(
     assets=[

@@ -10,15 +10,15 @@ from datetime import datetime
 
 import dagster as dg
 
-from definitions.ingestion import transactions
-from definitions.labels import labels
-from definitions.models import fraud_models
-from definitions.predictions import ensemble_predictions
-from definitions.resources import MongoResource, QualityResource
 from fraudstream.ml.registry import MODELS
 from fraudstream.reporting import quality
 from fraudstream.store.mongo import MongoStore
-from partitions import hourly_partitions, ten_minute_partitions
+from pipeline.assets.ingestion import transactions
+from pipeline.assets.labels import labels
+from pipeline.assets.models import fraud_models
+from pipeline.assets.predictions import ensemble_predictions
+from pipeline.partitions import hourly_partitions, ten_minute_partitions
+from pipeline.resources import MongoResource, QualityResource
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 

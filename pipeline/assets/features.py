@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
-from definitions.automation import every_window
-from definitions.ingestion import transactions
-from definitions.owners import DATA_ENGINEERING
-from definitions.resources import MongoResource
 from fraudstream.features.contract import DELAY_DAYS, WINDOW_DAYS, lookback_days
 from fraudstream.features.history import load_history, write_features
 from fraudstream.features.spark import transaction_features as compute_features
 from fraudstream.windows import TimeRange
-from partitions import ten_minute_partitions
+from pipeline.assets.ingestion import transactions
+from pipeline.automation import every_window
+from pipeline.owners import DATA_ENGINEERING
+from pipeline.partitions import ten_minute_partitions
+from pipeline.resources import MongoResource
 
 CHUNK = timedelta(days=1)
 

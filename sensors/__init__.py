@@ -1,1 +1,0 @@
-"""Sensors that request work: Kafka lag, landing files, the REST label source."""
