@@ -6,7 +6,7 @@ from pipeline.assets.export import excel_export
 from pipeline.assets.features import transaction_features
 from pipeline.assets.ingestion import transactions
 from pipeline.assets.labels import labels
-from pipeline.assets.models import fraud_models, full_retrain_job
+from pipeline.assets.models import fraud_models
 from pipeline.assets.predictions import ensemble_predictions
 from pipeline.assets.quality_report import model_quality_report
 from pipeline.automation import automation_sensor
@@ -21,6 +21,7 @@ from pipeline.resources import (
 )
 from pipeline.schedules import (
     daily_full_retrain_schedule,
+    full_retrain_job,
     hourly_training_job,
     hourly_training_schedule,
 )

@@ -13,10 +13,7 @@ import dagster as dg
 from fraudstream.ml.registry import MODELS
 from fraudstream.reporting import quality
 from fraudstream.store.mongo import MongoStore
-from pipeline.assets.ingestion import transactions
-from pipeline.assets.labels import labels
-from pipeline.assets.models import fraud_models
-from pipeline.assets.predictions import ensemble_predictions
+from pipeline.keys import ENSEMBLE_PREDICTIONS, FRAUD_MODELS, LABELS, TRANSACTIONS
 from pipeline.partitions import hourly_partitions, ten_minute_partitions
 from pipeline.resources import MongoResource, QualityResource
 
@@ -33,7 +30,7 @@ def result(verdict: quality.Verdict, severity: dg.AssetCheckSeverity) -> dg.Asse
 
 
 def window_check(
-    asset: dg.AssetsDefinition,
+    asset: dg.AssetKey,
     name: str,
     verdict_of: Callable[
         [MongoStore, datetime, datetime, quality.QualityThresholds], quality.Verdict
@@ -65,7 +62,7 @@ def window_check(
 
 
 dead_letter_rate = window_check(
-    transactions,
+    TRANSACTIONS,
     "dead_letter_rate",
     quality.dead_letter_rate,
     "Share of the range's records rejected to `dead_letters`; above `max_dead_letter_rate` the "
@@ -73,27 +70,27 @@ dead_letter_rate = window_check(
     blocking=True,
 )
 transaction_volume = window_check(
-    transactions,
+    TRANSACTIONS,
     "transaction_volume",
     quality.volume,
     "The range's transaction count against the same windows a day earlier (warns below "
     "`min_volume_ratio` of it).",
 )
 ensemble_quality = window_check(
-    ensemble_predictions,
+    ENSEMBLE_PREDICTIONS,
     "ensemble_quality",
     quality.ensemble_quality,
     "Per-model and ensemble AUC ROC / Average Precision (from `confidence`) and the vote's "
     "precision / recall on the labelled transactions scored over the lookback (24 h).",
 )
 ensemble_agreement = window_check(
-    ensemble_predictions,
+    ENSEMBLE_PREDICTIONS,
     "ensemble_agreement",
     lambda s, a, b, limits: quality.agreement(quality.scored_counts(s, a, b), limits),
     "Share of transactions on which all three models vote alike (warns below `min_agreement`).",
 )
 flag_rate = window_check(
-    ensemble_predictions,
+    ENSEMBLE_PREDICTIONS,
     "flag_rate",
     lambda s, a, b, limits: quality.flag_rate(quality.scored_counts(s, a, b), limits),
     "Share of transactions flagged for review; above `max_flag_rate` the export waits "
@@ -102,14 +99,14 @@ flag_rate = window_check(
 )
 
 
-@dg.asset_check(asset=labels, blocking=True)
+@dg.asset_check(asset=LABELS, blocking=True)
 def labels_have_both_classes(mongo: MongoResource) -> dg.AssetCheckResult:
     """Fraud and genuine labels are both present; training needs both (blocking)."""
     with mongo.store() as store:
         return result(quality.label_classes(store), ERROR)
 
 
-@dg.asset_check(asset=fraud_models, partitions_def=hourly_partitions)
+@dg.asset_check(asset=FRAUD_MODELS, partitions_def=hourly_partitions)
 def model_holdout_quality(
     context: dg.AssetCheckExecutionContext, mongo: MongoResource, quality_limits: QualityResource
 ) -> dg.AssetCheckResult:

@@ -32,3 +32,6 @@ daily_partitions = dg.TimeWindowPartitionsDefinition(
     timezone="UTC",
     end_offset=1,
 )
+
+# A day's asset reads the 10-minute windows that exist so far (today's later ones do not yet).
+DAY_SO_FAR = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)

@@ -5,16 +5,25 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from pipeline.assets.models import fraud_models, full_retrain_job
+from pipeline.keys import FRAUD_MODELS
 from pipeline.partitions import hourly_partitions
 
 HOUR = timedelta(hours=1)
 
 hourly_training_job = dg.define_asset_job(
     "hourly_training_job",
-    selection=[fraud_models],
+    selection=[FRAUD_MODELS],
     description="The hourly incremental update of the fraud models (predictions follow by "
     "automation).",
+)
+
+
+full_retrain_job = dg.define_asset_job(
+    "full_retrain_job",
+    selection=[FRAUD_MODELS],
+    config={"ops": {"fraud_models": {"config": {"full_retrain": True}}}},
+    description="Retrain the three fraud models from scratch on every labelled transaction "
+    "before the end of the chosen hour (instead of the hourly incremental update).",
 )
 
 
@@ -40,7 +49,7 @@ def hourly_training_schedule(
     hour = _closed_hour(context)
     if hour is None:
         return dg.SkipReason("no hour has closed since the partition start")
-    if hour in context.instance.get_materialized_partitions(fraud_models.key):
+    if hour in context.instance.get_materialized_partitions(FRAUD_MODELS):
         return dg.SkipReason(f"hour {hour} is already trained (by automation)")
     return dg.RunRequest(run_key=f"hourly-training:{hour}", partition_key=hour)
 

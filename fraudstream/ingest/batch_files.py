@@ -12,7 +12,6 @@ from fraudstream.ingest.schema import InvalidRecord, transaction_from_fields
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import TimeRange, parse_utc, partition_key
 
-TRANSACTIONS_KIND = "transactions"
 TRANSACTION_COLUMNS = frozenset(
     ("transaction_id", "tx_datetime", "customer_id", "terminal_id", "tx_amount")
 )

@@ -27,6 +27,7 @@ from fraudstream.store.mongo import MongoStore
 
 LANDING_FILES = "landing_files"
 SUFFIXES = (".csv", ".jsonl")
+TRANSACTIONS_KIND, LABELS_KIND = "transactions", "labels"  # sub-directories of the landing dir
 SETTLE_SECONDS = 2.0
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fraudstream.ingest.landing import (
+    LABELS_KIND,
     LandingFile,
     UnreadableFile,
     describe,
@@ -24,7 +25,6 @@ from fraudstream.labels.loading import (
 )
 from fraudstream.store.mongo import MongoStore
 
-LABELS_KIND = "labels"
 SOURCE_CURSORS = "source_cursors"
 API_CURSOR_ID = "label_api"
 

@@ -4,14 +4,11 @@ import dagster as dg
 
 from fraudstream import config
 from fraudstream.reporting.excel_export import export_day
-from pipeline.assets.ingestion import transactions
-from pipeline.assets.predictions import ensemble_predictions
 from pipeline.automation import export_refresh
+from pipeline.keys import ENSEMBLE_PREDICTIONS, TRANSACTIONS
 from pipeline.owners import DATA_ENGINEERING
-from pipeline.partitions import daily_partitions
+from pipeline.partitions import DAY_SO_FAR, daily_partitions
 from pipeline.resources import MongoResource
-
-DAY_SO_FAR = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
 
 
 @dg.asset(
@@ -22,7 +19,7 @@ DAY_SO_FAR = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions
     # requested in the same backfill down with it).
     deps=[
         dg.AssetDep(asset, partition_mapping=DAY_SO_FAR)
-        for asset in (transactions, ensemble_predictions)
+        for asset in (TRANSACTIONS, ENSEMBLE_PREDICTIONS)
     ],
     group_name="export",
     owners=DATA_ENGINEERING,

@@ -11,8 +11,8 @@ from fraudstream.features.contract import DELAY_DAYS, WINDOW_DAYS, lookback_days
 from fraudstream.features.history import load_history, write_features
 from fraudstream.features.spark import transaction_features as compute_features
 from fraudstream.windows import TimeRange
-from pipeline.assets.ingestion import transactions
 from pipeline.automation import every_window
+from pipeline.keys import TRANSACTIONS
 from pipeline.owners import DATA_ENGINEERING
 from pipeline.partitions import ten_minute_partitions
 from pipeline.resources import MongoResource
@@ -23,7 +23,7 @@ CHUNK = timedelta(days=1)
 @dg.asset(
     partitions_def=ten_minute_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[transactions],
+    deps=[TRANSACTIONS],
     group_name="features",
     owners=DATA_ENGINEERING,
     automation_condition=every_window,

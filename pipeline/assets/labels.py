@@ -6,12 +6,8 @@ import dagster as dg
 
 from fraudstream import config as settings
 from fraudstream.config import ServiceUnavailable
-from fraudstream.labels.sources import (
-    LABELS_KIND,
-    load_api_labels,
-    load_label_files,
-    stored_api_cursor,
-)
+from fraudstream.ingest.landing import LABELS_KIND
+from fraudstream.labels.sources import load_api_labels, load_label_files, stored_api_cursor
 from pipeline.owners import DATA_ENGINEERING
 from pipeline.resources import LabelApiResource, MongoResource
 

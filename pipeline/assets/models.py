@@ -14,9 +14,8 @@ from fraudstream.ml.registry import ModelRegistry, ModelVersion
 from fraudstream.ml.training import HoldoutScores, TrainingPolicy, train_step
 from fraudstream.reporting.plots import markdown_image, pr_curves_png
 from fraudstream.reporting.reports import metrics_table
-from pipeline.assets.features import transaction_features
-from pipeline.assets.labels import labels
 from pipeline.automation import hourly_training
+from pipeline.keys import LABELS, TRANSACTION_FEATURES
 from pipeline.owners import ML
 from pipeline.partitions import hourly_partitions
 from pipeline.resources import MongoResource
@@ -50,7 +49,7 @@ class TrainingConfig(dg.Config):
 @dg.asset(
     partitions_def=hourly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[transaction_features, labels],
+    deps=[TRANSACTION_FEATURES, LABELS],
     group_name="ml",
     owners=ML,
     automation_condition=hourly_training,
@@ -123,12 +122,3 @@ def holdout_picture(holdout: HoldoutScores | None, version: ModelVersion) -> str
     if png is None:
         return f"No curve: the evaluation set's {len(holdout.labels)} rows hold one class only."
     return markdown_image(png, f"precision-recall curves of version {number} on its evaluation set")
-
-
-full_retrain_job = dg.define_asset_job(
-    "full_retrain_job",
-    selection=[fraud_models],
-    config={"ops": {"fraud_models": {"config": {"full_retrain": True}}}},
-    description="Retrain the three fraud models from scratch on every labelled transaction "
-    "before the end of the chosen hour (instead of the hourly incremental update).",
-)

@@ -8,9 +8,8 @@ from fraudstream.ml.ensemble import EnsembleThresholds
 from fraudstream.ml.registry import ModelRegistry
 from fraudstream.ml.scoring import NoModelVersion, ensure_scoring_indexes, score_range
 from fraudstream.windows import TimeRange
-from pipeline.assets.features import transaction_features
-from pipeline.assets.models import fraud_models
 from pipeline.automation import scoring
+from pipeline.keys import FRAUD_MODELS, TRANSACTION_FEATURES
 from pipeline.owners import ML
 from pipeline.partitions import ten_minute_partitions
 from pipeline.resources import MongoResource
@@ -27,11 +26,11 @@ class PredictionConfig(dg.Config):
     partitions_def=ten_minute_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[
-        transaction_features,
+        TRANSACTION_FEATURES,
         # A window is scored by a model trained before it, at the latest the previous hour's
         # version. Offsets count downstream (10-minute) windows: -6 is the hour before.
         dg.AssetDep(
-            fraud_models,
+            FRAUD_MODELS,
             partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-6, end_offset=-6),
         ),
     ],

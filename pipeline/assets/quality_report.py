@@ -7,12 +7,10 @@ import dagster as dg
 from fraudstream.reporting.plots import markdown_image, pr_curves_png
 from fraudstream.reporting.quality import labelled_scores, score_metrics
 from fraudstream.reporting.reports import metrics_table, versions_table
-from pipeline.assets.export import DAY_SO_FAR
-from pipeline.assets.labels import labels
-from pipeline.assets.predictions import ensemble_predictions
 from pipeline.automation import export_refresh
+from pipeline.keys import ENSEMBLE_PREDICTIONS, LABELS
 from pipeline.owners import ML
-from pipeline.partitions import daily_partitions
+from pipeline.partitions import DAY_SO_FAR, daily_partitions
 from pipeline.resources import MongoResource
 
 # Labels keep arriving for days after a transaction (the handbook assumes a 7-day feedback
@@ -24,7 +22,7 @@ LABEL_WINDOW = timedelta(days=7)
     partitions_def=daily_partitions,
     # One run per day: each day's report is its own materialization with its own pictures.
     backfill_policy=dg.BackfillPolicy.multi_run(1),
-    deps=[dg.AssetDep(ensemble_predictions, partition_mapping=DAY_SO_FAR), labels],
+    deps=[dg.AssetDep(ENSEMBLE_PREDICTIONS, partition_mapping=DAY_SO_FAR), LABELS],
     group_name="quality",
     owners=ML,
     automation_condition=export_refresh

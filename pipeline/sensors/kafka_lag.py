@@ -9,11 +9,10 @@ import dagster as dg
 from fraudstream import config
 from fraudstream.ingest.lag import TopicLag, topic_lag, windows_to_ingest
 from fraudstream.windows import partition_key, window_of_key
-from pipeline.assets.ingestion import transactions
+from pipeline.keys import RANGE_END, RANGE_START, TRANSACTIONS, TRIGGER
 from pipeline.partitions import ten_minute_partitions
 from pipeline.resources import KafkaResource
 
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 MAX_WINDOWS_PER_RUN = 144  # a day: catch-up runs stay bounded and show progress
 
 
@@ -30,7 +29,7 @@ KAFKA_LAG_SENSOR_DESCRIPTION = (
 
 @dg.sensor(
     name="kafka_lag_sensor",
-    asset_selection=[transactions],
+    asset_selection=[TRANSACTIONS],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=KAFKA_LAG_SENSOR_DESCRIPTION,
@@ -67,13 +66,13 @@ def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) 
     requests = [
         dg.RunRequest(
             run_key=f"ingest:{partition_key(r.start)}:{partition_key(r.end)}",
-            asset_selection=[transactions.key],
+            asset_selection=[TRANSACTIONS],
             tags={
                 RANGE_START: partition_key(r.start),
                 RANGE_END: ten_minute_partitions.get_partition_key_for_timestamp(
                     r.end.timestamp() - 1
                 ),
-                "fraudstream/trigger": "kafka_lag_sensor",
+                TRIGGER: "kafka_lag_sensor",
                 "dagster/max_retries": "2",
             },
         )
@@ -86,7 +85,7 @@ def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) 
 def _materialized_windows(instance: dg.DagsterInstance) -> Iterator[datetime]:
     """Starts of the materialized windows, read lazily: a tick reads them only once a window has
     closed, not on every tick (the query grows with the partitions' history)."""
-    for key in instance.get_materialized_partitions(transactions.key):
+    for key in instance.get_materialized_partitions(TRANSACTIONS):
         yield window_of_key(key).start
 
 
@@ -109,7 +108,7 @@ def _observation(lag: TopicLag) -> dg.AssetObservation:
     )
     watermark = lag.watermark
     return dg.AssetObservation(
-        asset_key=transactions.key,
+        asset_key=TRANSACTIONS,
         metadata={
             "kafka_lag": lag.total,
             "watermark": watermark.isoformat() if watermark else "no data",

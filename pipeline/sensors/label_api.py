@@ -4,7 +4,7 @@ items; its position is the sensor cursor."""
 import dagster as dg
 
 from fraudstream.labels.api_client import LabelApiUnavailable
-from pipeline.assets.labels import labels
+from pipeline.keys import LABELS, TRIGGER
 from pipeline.resources import LabelApiResource
 
 MAX_PAGES_PER_TICK = 20  # bounds a tick's time whatever the backlog: 20 x 5,000 labels
@@ -20,7 +20,7 @@ LABEL_API_SENSOR_DESCRIPTION = (
 
 @dg.sensor(
     name="label_api_sensor",
-    asset_selection=[labels],
+    asset_selection=[LABELS],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=LABEL_API_SENSOR_DESCRIPTION,
@@ -53,11 +53,11 @@ def label_api_sensor(
         run_requests=[
             dg.RunRequest(
                 run_key=f"labels-api:{start or 'start'}:{cursor}",
-                asset_selection=[labels.key],
+                asset_selection=[LABELS],
                 run_config={
                     "ops": {"labels": {"config": {"read_files": False, "api_cursor": start}}}
                 },
-                tags={"fraudstream/trigger": "label_api_sensor", "dagster/max_retries": "2"},
+                tags={TRIGGER: "label_api_sensor", "dagster/max_retries": "2"},
             )
         ],
         cursor=cursor,

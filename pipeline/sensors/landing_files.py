@@ -6,24 +6,20 @@ from pathlib import Path
 import dagster as dg
 
 from fraudstream import config
-from fraudstream.ingest.batch_files import TRANSACTIONS_KIND, touched_windows
+from fraudstream.ingest.batch_files import touched_windows
 from fraudstream.ingest.landing import (
-    SUFFIXES,
-    LandingFile,
-    UnreadableFile,
     describe,
     is_settled,
     processed,
     quarantine,
     record_requested,
 )
+from fraudstream.ingest.landing_plan import KINDS, BatchFileRuns, LandingPlan, kind_of, plan_landing
 from fraudstream.ingest.landing_watch import changed_files, from_state, take, to_state
-from fraudstream.labels.sources import LABELS_KIND
-from fraudstream.windows import window_of_key
-from pipeline.assets.ingestion import transactions
-from pipeline.assets.labels import labels
+from pipeline.keys import LABELS, RANGE_END, RANGE_START, TRANSACTIONS, TRIGGER
 from pipeline.resources import MongoResource
-from pipeline.sensors.kafka_lag import RANGE_END, RANGE_START
+
+SENSOR_NAME = "landing_files_sensor"
 
 LANDING_FILES_SENSOR_DESCRIPTION = (
     "Watches `landing/transactions/` and `landing/labels/` with watchdog directory snapshots "
@@ -37,8 +33,8 @@ LANDING_FILES_SENSOR_DESCRIPTION = (
 
 
 @dg.sensor(
-    name="landing_files_sensor",
-    asset_selection=[transactions, labels],
+    name=SENSOR_NAME,
+    asset_selection=[TRANSACTIONS, LABELS],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=LANDING_FILES_SENSOR_DESCRIPTION,
@@ -52,76 +48,59 @@ def landing_files_sensor(
     current = take(root)
     candidates = changed_files(from_state(root, state["snapshot"]), current)
     candidates |= {Path(p) for p in state["pending"]}
-    candidates = {p for p in candidates if p.is_file() and _kind(root, p) is not None}
-    ready = sorted(p for p in candidates if is_settled(p))
-    pending = sorted(str(p) for p in candidates if not is_settled(p))
-    requests, notes = [], []
+    candidates = {p for p in candidates if p.is_file() and kind_of(root, p) is not None}
+    ready = [describe(p) for p in candidates if is_settled(p)]
+    pending = [p for p in candidates if p not in {f.path for f in ready}]
     with mongo.store() as store:
-        for kind in (LABELS_KIND, TRANSACTIONS_KIND):
-            files = [describe(p) for p in ready if _kind(root, p) == kind]
-            done = processed(store, kind, [f.sha256 for f in files])
-            files = [f for f in files if f.sha256 not in done]
-            if kind == LABELS_KIND and files:
-                requests.append(_labels_request(files))
-            for file in files if kind == TRANSACTIONS_KIND else []:
-                try:
-                    keys = touched_windows(file)
-                except UnreadableFile as error:
-                    target = quarantine(store, file, kind, "landing_files_sensor", str(error))
-                    context.log.error(f"quarantined {file.path.name}: {error} -> {target}")
-                    notes.append(f"quarantined {file.path.name}")
-                    continue
-                requests += _window_requests(file, keys)
-                record_requested(store, file, kind, keys)
-    cursor = json.dumps({"snapshot": to_state(current), "pending": pending})
-    if not requests:
-        waiting = f"; {len(pending)} file(s) still being written" if pending else ""
-        reason = "; ".join(notes) if notes else "no new landing files"
-        return dg.SensorResult(skip_reason=reason + waiting, cursor=cursor)
-    return dg.SensorResult(run_requests=requests, cursor=cursor)
+        done = set().union(
+            *(
+                processed(store, kind, [f.sha256 for f in ready if kind_of(root, f.path) == kind])
+                for kind in KINDS
+            )
+        )
+        plan = plan_landing(root, ready, pending, done, touched_windows)
+        for file, reason in plan.unreadable:
+            target = quarantine(store, file, kind_of(root, file.path) or "", SENSOR_NAME, reason)
+            context.log.error(f"quarantined {file.path.name}: {reason} -> {target}")
+        for batch in plan.batch_files:
+            record_requested(store, batch.file, kind_of(root, batch.file.path) or "", batch.windows)
+    cursor = json.dumps({"snapshot": to_state(current), "pending": [str(p) for p in plan.pending]})
+    if not plan.requests_runs:
+        return dg.SensorResult(skip_reason=plan.skip_reason(), cursor=cursor)
+    return dg.SensorResult(run_requests=_run_requests(plan), cursor=cursor)
 
 
-def _kind(root: Path, path: Path) -> str | None:
-    if path.suffix.lower() not in SUFFIXES or path.name.startswith("."):
-        return None
-    for kind in (LABELS_KIND, TRANSACTIONS_KIND):
-        if path.parent == root / kind:
-            return kind
-    return None
+def _run_requests(plan: LandingPlan) -> list[dg.RunRequest]:
+    requests = [_labels_request(plan)] if plan.label_files else []
+    for batch in plan.batch_files:
+        requests += _window_requests(batch)
+    return requests
 
 
-def _labels_request(files: list[LandingFile]) -> dg.RunRequest:
+def _labels_request(plan: LandingPlan) -> dg.RunRequest:
+    files = [str(f.path) for f in plan.label_files]
     return dg.RunRequest(
-        run_key="labels-files:" + ",".join(f.sha256[:16] for f in files),
-        asset_selection=[labels.key],
-        run_config={
-            "ops": {
-                "labels": {"config": {"files": [str(f.path) for f in files], "read_api": False}}
-            }
-        },
-        tags={"fraudstream/trigger": "landing_files_sensor"},
+        run_key=plan.labels_run_key(),
+        asset_selection=[LABELS],
+        run_config={"ops": {"labels": {"config": {"files": files, "read_api": False}}}},
+        tags={TRIGGER: SENSOR_NAME},
     )
 
 
-def _window_requests(file: LandingFile, keys: list[str]) -> list[dg.RunRequest]:
-    """One run per run of consecutive windows the file touches."""
-    ranges: list[list[str]] = []
-    for key in keys:
-        if ranges and window_of_key(ranges[-1][-1]).end == window_of_key(key).start:
-            ranges[-1].append(key)
-        else:
-            ranges.append([key])
+def _window_requests(batch: BatchFileRuns) -> list[dg.RunRequest]:
+    """One run per stretch of consecutive windows the file touches."""
+    run_config = {"ops": {"transactions": {"config": {"batch_files": [str(batch.file.path)]}}}}
     return [
         dg.RunRequest(
-            run_key=f"batch-file:{file.sha256[:16]}:{keys_in_run[0]}",
-            asset_selection=[transactions.key],
-            run_config={"ops": {"transactions": {"config": {"batch_files": [str(file.path)]}}}},
+            run_key=batch.run_key(stretch),
+            asset_selection=[TRANSACTIONS],
+            run_config=run_config,
             tags={
-                RANGE_START: keys_in_run[0],
-                RANGE_END: keys_in_run[-1],
-                "fraudstream/trigger": "landing_files_sensor",
-                "fraudstream/file": file.path.name,
+                RANGE_START: stretch[0],
+                RANGE_END: stretch[-1],
+                TRIGGER: SENSOR_NAME,
+                "fraudstream/file": batch.file.path.name,
             },
         )
-        for keys_in_run in ranges
+        for stretch in batch.runs()
     ]

@@ -9,11 +9,10 @@ from fraudstream.ml.registry import ModelRegistry
 from fraudstream.ml.rescoring import as_ranges
 from fraudstream.ml.scoring import ensure_scoring_indexes, windows_to_rescore
 from fraudstream.windows import WINDOW, partition_key
+from pipeline.keys import ENSEMBLE_PREDICTIONS, RANGE_END, RANGE_START, TRIGGER
 from pipeline.resources import MongoResource, RescoringResource
 
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-SCORING = dg.AssetKey("ensemble_predictions")
-SENSOR_NAME, TRIGGER = "model_rescoring_sensor", "fraudstream/trigger"
+SENSOR_NAME = "model_rescoring_sensor"
 UNFINISHED = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -34,7 +33,7 @@ MODEL_RESCORING_SENSOR_DESCRIPTION = (
 
 @dg.sensor(
     name=SENSOR_NAME,
-    asset_selection=[SCORING],
+    asset_selection=[ENSEMBLE_PREDICTIONS],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=MODEL_RESCORING_SENSOR_DESCRIPTION,
@@ -72,7 +71,7 @@ def model_rescoring_sensor(
         requests.append(
             dg.RunRequest(
                 run_key=f"rescore:{first}:{last}:v{best}",
-                asset_selection=[SCORING],
+                asset_selection=[ENSEMBLE_PREDICTIONS],
                 tags={RANGE_START: first, RANGE_END: last, TRIGGER: SENSOR_NAME},
             )
         )

@@ -19,7 +19,7 @@ import requests
 from fraudstream.config import ServiceUnavailable, webserver_host
 from fraudstream.tooling.stack.processes import free_port, spawn, wait_until
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]  # fraudstream/tooling/stack/ -> the clone
 WEBSERVER_PORT = 3000
 START_TIMEOUT = 120.0
 

@@ -1,0 +1,14 @@
+"""Names the glue modules share instead of importing each other: asset keys and run tags."""
+
+import dagster as dg
+
+TRANSACTIONS = dg.AssetKey("transactions")
+LABELS = dg.AssetKey("labels")
+TRANSACTION_FEATURES = dg.AssetKey("transaction_features")
+FRAUD_MODELS = dg.AssetKey("fraud_models")
+ENSEMBLE_PREDICTIONS = dg.AssetKey("ensemble_predictions")
+
+# Dagster's tags for a run over a range of partitions (one run, one BackfillPolicy.single_run).
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+TRIGGER = "fraudstream/trigger"  # which sensor requested a run
