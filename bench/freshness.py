@@ -34,14 +34,12 @@ from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
-from pymongo import MongoClient
-from pymongo.database import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fraudstream import config  # noqa: E402
-from fraudstream.store.mongo import documents_per_window  # noqa: E402
+from fraudstream.store import MongoStore  # noqa: E402
 from fraudstream.tooling.simulator.delivery import TransactionPublisher, deliver  # noqa: E402
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.tooling.stack.dagster_api import DagsterApi  # noqa: E402
@@ -67,9 +65,9 @@ def expected_counts(frame: pd.DataFrame) -> dict[str, int]:
     return keys.value_counts().to_dict()
 
 
-def all_scored(db: Database, expected: dict[str, int]) -> Callable[[], bool]:
+def all_scored(store: MongoStore, expected: dict[str, int]) -> Callable[[], bool]:
     keys = list(expected)
-    return lambda: documents_per_window(db, "ensemble_results", keys) == expected
+    return lambda: store.documents_per_window("ensemble_results", keys) == expected
 
 
 class Bench:
@@ -95,7 +93,7 @@ class Bench:
         record = stack.up(dagster=True)
         try:
             self.api = DagsterApi(record.dagster_url)
-            self.db = MongoClient(record.mongo_uri, tz_aware=True)[config.mongo_database()]
+            self.store = MongoStore.connect(record.mongo_uri, config.mongo_database())
             with TransactionPublisher(record.kafka_bootstrap, config.kafka_topic()) as publisher:
                 self.publisher = publisher
                 results = self.measure()
@@ -122,8 +120,10 @@ class Bench:
     def measure(self) -> dict[str, object]:
         warm = self.publish(self.warm_up, labels=True)
         print(f"warm-up: {sum(warm.values()):,} transactions with labels ...", flush=True)
-        wait_until(all_scored(self.db, warm), 1200, "warm-up scored", poll=5)
-        wait_until(lambda: self.db.models.count_documents({}) > 0, 900, "a model", poll=5)
+        wait_until(all_scored(self.store, warm), 1200, "warm-up scored", poll=5)
+        wait_until(
+            lambda: self.store.collection("models").count_documents({}) > 0, 900, "a model", poll=5
+        )
         self.settle()
 
         day = self.publish(self.automated)
@@ -132,7 +132,7 @@ class Bench:
         self.publish_closing_records(self.automated.end)
         print(f"catch-up through the automation: {len(day)} windows ...", flush=True)
         started = time.monotonic()
-        wait_until(all_scored(self.db, day), 3600, "the automated catch-up scored", poll=5)
+        wait_until(all_scored(self.store, day), 3600, "the automated catch-up scored", poll=5)
         automated_s = time.monotonic() - started
         self.settle()
 
@@ -143,7 +143,7 @@ class Bench:
         started = time.monotonic()
         for window in self.baseline.windows():
             self.api.launch_run(PER_WINDOW_ASSETS, partition_key(window.start))
-        wait_until(all_scored(self.db, day), 4 * 3600, "the per-window runs scored", poll=5)
+        wait_until(all_scored(self.store, day), 4 * 3600, "the per-window runs scored", poll=5)
         baseline_s = time.monotonic() - started
         self.settle()
         failed = self.api.runs(["FAILURE"])
@@ -174,12 +174,12 @@ class Bench:
             expected = expected_counts(frames[previous.start])
             self.publisher.publish(frame[closing].head(50))  # the watermark passes previous.end
             ingested = wait_until(
-                lambda: documents_per_window(self.db, "transactions", list(expected)) == expected,  # noqa: B023
+                lambda: self.store.documents_per_window("transactions", list(expected)) == expected,  # noqa: B023
                 900,
                 f"window {previous} ingested",
             )
             scored = ingested + wait_until(
-                all_scored(self.db, expected), 900, f"window {previous} scored"
+                all_scored(self.store, expected), 900, f"window {previous} scored"
             )
             samples.append({"window": partition_key(previous.start), "ingested_s": ingested,
                             "scored_s": scored})  # fmt: skip

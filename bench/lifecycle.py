@@ -33,8 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pymongo import MongoClient
-from pymongo.database import Database
 from sklearn.ensemble import RandomForestClassifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +45,7 @@ from fraudstream.ml.models import FraudModels  # noqa: E402
 from fraudstream.ml.registry import ModelRegistry  # noqa: E402
 from fraudstream.ml.rescoring import RescoringPolicy  # noqa: E402
 from fraudstream.ml.scoring import windows_to_rescore  # noqa: E402
-from fraudstream.store.mongo import MongoStore, documents_per_window  # noqa: E402
+from fraudstream.store import MongoStore  # noqa: E402
 from fraudstream.tooling.simulator.delivery import TransactionPublisher, read_handbook_csv  # noqa: E402
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.tooling.stack.dagster_api import DagsterApi  # noqa: E402
@@ -90,7 +88,6 @@ def catch_up(frame: pd.DataFrame, state: Path, test_start: datetime, timeout: fl
         )
         partial.rename(labels_dir / "labels.csv")
         print(f"published {len(frame):,} transactions; labels of {len(labelled):,}", flush=True)
-        db = MongoClient(record.mongo_uri, tz_aware=True)[config.mongo_database()]
         api = DagsterApi(record.dagster_url)
         expected = expected_counts(frame)
         store = MongoStore.connect(record.mongo_uri, config.mongo_database())
@@ -101,33 +98,37 @@ def catch_up(frame: pd.DataFrame, state: Path, test_start: datetime, timeout: fl
             if elapsed > timeout:
                 raise SystemExit(f"not done within {timeout:.0f} s")
             time.sleep(20)
-            scored = documents_per_window(db, "ensemble_results", list(expected)) == expected
+            scored = store.documents_per_window("ensemble_results", list(expected)) == expected
             if scored and scored_at is None:
                 scored_at = time.monotonic() - started
             stale = windows_to_rescore(store, ModelRegistry(store), RescoringPolicy())
             active = api.active_runs()
             quiet = quiet + 1 if scored and not stale and not active else 0
-            done = db.ensemble_results.estimated_document_count()
+            done = store.collection("ensemble_results").estimated_document_count()
+            versions = store.collection("models").count_documents({})
             print(f"  {elapsed:5.0f} s: {done:,} of {len(frame):,} scored, {len(stale)} stale "
-                  f"windows, {len(active)} active runs, {db.models.count_documents({})} "
+                  f"windows, {len(active)} active runs, {versions} "
                   "versions", flush=True)  # fmt: skip
         settled_at = time.monotonic() - started
         failed = api.runs(["FAILURE"])
-        result = read_results(store, db)
+        result = read_results(store)
         store.close()
         return result | {"scored_s": scored_at, "settled_s": settled_at, "failed_runs": len(failed)}
     finally:
         stack.down()
 
 
-def read_results(store: MongoStore, db: Database) -> dict:
-    features = pd.DataFrame(list(db.transaction_features.find()))
+def read_results(store: MongoStore) -> dict:
+    features = pd.DataFrame(list(store.collection("transaction_features").find()))
     features["tx_datetime"] = pd.to_datetime(features["tx_datetime"], utc=True)
     results = pd.DataFrame(
-        list(db.ensemble_results.find({}, {"confidence": 1, "model_version": 1}))
+        list(store.collection("ensemble_results").find({}, {"confidence": 1, "model_version": 1}))
     ).set_index("_id")
     registry = ModelRegistry(store)
-    versions = [registry.get(d["_id"]) for d in db.models.find({}, {"_id": 1}).sort("_id", 1)]
+    versions = [
+        registry.get(d["_id"])
+        for d in store.collection("models").find({}, {"_id": 1}).sort("_id", 1)
+    ]
     return {"features": features, "results": results, "versions": versions}
 
 

@@ -40,8 +40,9 @@ from fraudstream.labels.loading import Label, store_labels  # noqa: E402
 from fraudstream.ml.ensemble import EnsembleThresholds  # noqa: E402
 from fraudstream.ml.models import FraudModels, TrainingParams  # noqa: E402
 from fraudstream.ml.registry import ModelRegistry, ModelVersion  # noqa: E402
-from fraudstream.ml.scoring import ensure_scoring_indexes, score_range  # noqa: E402
+from fraudstream.ml.scoring import score_range  # noqa: E402
 from fraudstream.ml.training import TrainingOutcome, TrainingPolicy, train_step  # noqa: E402
+from fraudstream.store.collections import SCORE_COLLECTIONS, SCORED_WINDOWS  # noqa: E402
 from fraudstream.store.mongo import MongoStore  # noqa: E402
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.tooling.stack.embedded import EmbeddedStack  # noqa: E402
@@ -116,7 +117,7 @@ def raw_limits(store: MongoStore, matrix: np.ndarray) -> dict[str, float]:
 def child(args: argparse.Namespace) -> None:
     """One scoring of the window in this process; prints seconds and peak RSS as JSON."""
     store = MongoStore.connect(args.mongo, args.database)
-    ensure_scoring_indexes(store)
+    store.ensure_indexes(*SCORE_COLLECTIONS, SCORED_WINDOWS)
     registry = ModelRegistry(store)
     timings = []
     for _ in range(2):  # first scoring, then a re-run replacing it

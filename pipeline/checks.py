@@ -10,8 +10,8 @@ from datetime import datetime
 
 import dagster as dg
 
-from fraudstream.ml.registry import MODELS
 from fraudstream.reporting import quality
+from fraudstream.store.collections import MODELS
 from fraudstream.store.mongo import MongoStore
 from pipeline.keys import ENSEMBLE_PREDICTIONS, FRAUD_MODELS, LABELS, TRANSACTIONS
 from pipeline.partitions import hourly_partitions, ten_minute_partitions

@@ -23,11 +23,9 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from pymongo import MongoClient
-from pymongo.database import Database
 
 from fraudstream.config import StackRecord
-from fraudstream.store.mongo import documents_per_window
+from fraudstream.store import MongoStore
 from fraudstream.tooling.stack.dagster_api import DagsterApi
 from fraudstream.tooling.stack.embedded import EmbeddedStack
 from fraudstream.tooling.stack.processes import is_running
@@ -48,8 +46,8 @@ class Demo:
     state: Path
 
     @cached_property  # one client for the module's tests, not one per access
-    def db(self) -> Database:
-        return MongoClient(self.record.mongo_uri).fraudstream
+    def store(self) -> MongoStore:
+        return MongoStore.connect(self.record.mongo_uri or "", "fraudstream")
 
     @cached_property
     def api(self) -> DagsterApi:
@@ -98,12 +96,12 @@ def test_the_demo_runs_everything_by_itself_and_ends_with_its_summary(demo: Demo
         assert re.search(row, summary), row
     assert f"The UI stays at {demo.record.dagster_url}" in demo.output
 
-    ingested = documents_per_window(demo.db, "transactions")
-    scored = documents_per_window(demo.db, "ensemble_results")
+    ingested = demo.store.documents_per_window("transactions")
+    scored = demo.store.documents_per_window("ensemble_results")
     assert sum(ingested.values()) == demo.published
     assert scored == ingested
-    assert demo.db.models.count_documents({}) >= 1
-    assert demo.db.labels.count_documents({}) > 0
+    assert demo.store.collection("models").count_documents({}) >= 1
+    assert demo.store.collection("labels").count_documents({}) > 0
     statuses = demo.api.check_statuses()
     assert statuses["flag_rate"] == "SUCCEEDED", statuses
     assert statuses["dead_letter_rate"] == "SUCCEEDED", statuses
@@ -116,7 +114,7 @@ def test_the_demo_runs_everything_by_itself_and_ends_with_its_summary(demo: Demo
     reason="no chromium executable: install Debian's chromium (scripts/test does, as root)",
 )
 def test_the_ui_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
-    before = {c: documents_per_window(demo.db, c) for c in ("transactions", "ensemble_results")}
+    before = {c: demo.store.documents_per_window(c) for c in ("transactions", "ensemble_results")}
     with chromium_page(demo.record.dagster_url, tmp_path) as page:
         # The asset graph: every group expanded shows the whole pipeline.
         page.goto("/asset-groups")
@@ -188,7 +186,7 @@ def test_the_ui_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
     wait_for(backfill_done, 300, "the backfill launched from the UI completed")
     time.sleep(40)  # give automation a tick to act on the re-materialized windows
     wait_for(lambda: not demo.api.active_runs(), 300, "no run in progress")
-    after = {c: documents_per_window(demo.db, c) for c in ("transactions", "ensemble_results")}
+    after = {c: demo.store.documents_per_window(c) for c in ("transactions", "ensemble_results")}
     assert after == before  # re-materialized, nothing duplicated or lost
 
 

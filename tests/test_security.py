@@ -21,7 +21,6 @@ from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.stack import binaries
-from fraudstream.tooling.stack.embedded import mongo_answers
 from fraudstream.tooling.stack.processes import free_port, spawn, terminate, wait_until
 from pipeline.assets.ingestion import transactions
 from pipeline.resources import MongoResource
@@ -54,7 +53,7 @@ def mongod_with_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )  # fmt: skip
     uri = f"mongodb://127.0.0.1:{port}"
     try:
-        wait_until(lambda: mongo_answers(uri), 60, "MongoDB with --auth", log)
+        wait_until(lambda: MongoStore.answers(uri), 60, "MongoDB with --auth", log)
         # As in production: a root user first (the only user the localhost exception may
         # create), then fraudstream's own, least-privileged one.
         root_password = secrets.token_hex(12)

@@ -14,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from pymongo import UpdateOne
 
-from fraudstream.labels.loading import LABELS
-from fraudstream.store.mongo import TRANSACTIONS, MongoStore
+from fraudstream.store import UpdateOne
+from fraudstream.store.collections import LABELS, TRANSACTION_FEATURES, TRANSACTIONS
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import TimeRange, partition_key
 
-TRANSACTION_FEATURES = "transaction_features"
 FEATURE_VERSION = "handbook-v1"
 HISTORY_FIELDS = {"_id": 1, "tx_datetime": 1, "customer_id": 1, "terminal_id": 1, "tx_amount": 1}
 WRITE_BATCH = 10_000

@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 
 from fraudstream.ingest.schema import InvalidRecord
+from fraudstream.store.collections import LANDING_FILES
 from fraudstream.store.mongo import MongoStore
 
-LANDING_FILES = "landing_files"
 SUFFIXES = (".csv", ".jsonl")
 TRANSACTIONS_KIND, LABELS_KIND = "transactions", "labels"  # sub-directories of the landing dir
 SETTLE_SECONDS = 2.0

@@ -17,15 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, UpdateOne
-
 from fraudstream.batching import batches
 from fraudstream.ingest.landing import LandingFile, read_rows
 from fraudstream.ingest.schema import InvalidRecord
+from fraudstream.store import UpdateOne
+from fraudstream.store.collections import LABELS
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import parse_utc
 
-LABELS = "labels"
 LABEL_COLUMNS = frozenset(("transaction_id", "tx_fraud"))
 WRITE_BATCH = 10_000
 _FRAUD_VALUES = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1}
@@ -92,10 +91,6 @@ def label_from_fields(fields: Mapping[str, Any]) -> Label:
         except ValueError:
             raise InvalidRecord(f"reported_at {raw_time!r} is not an ISO-8601 date-time") from None
     return Label(tid.strip(), fraud, reported_at)
-
-
-def ensure_label_indexes(store: MongoStore) -> None:
-    store.collection(LABELS).create_index([("loaded_at", ASCENDING)])
 
 
 def store_labels(store: MongoStore, labels: Sequence[Label], source: str) -> LabelWrite:

@@ -19,13 +19,12 @@ from fraudstream.ingest.landing import (
 from fraudstream.labels.api_client import LabelApiClient
 from fraudstream.labels.loading import (
     LabelWrite,
-    ensure_label_indexes,
     load_label_file,
     store_labels,
 )
+from fraudstream.store.collections import LABELS, SOURCE_CURSORS
 from fraudstream.store.mongo import MongoStore
 
-SOURCE_CURSORS = "source_cursors"
 API_CURSOR_ID = "label_api"
 
 
@@ -47,7 +46,7 @@ def load_label_files(
     store: MongoStore, directory: Path, run_id: str, paths: list[Path] | None = None
 ) -> LabelLoad:
     """Load the given files (or every pending one in ``directory``), each content once."""
-    ensure_label_indexes(store)
+    store.ensure_indexes(LABELS)
     report = LabelLoad()
     if paths is None:
         files = pending_files(store, directory, LABELS_KIND)
@@ -87,7 +86,7 @@ def load_api_labels(
 ) -> LabelLoad:
     """Store every label the API has after ``cursor``; the stored cursor advances page by page,
     after each page's labels are written (a crash re-reads at most one page, idempotently)."""
-    ensure_label_indexes(store)
+    store.ensure_indexes(LABELS)
     report = LabelLoad(api_cursor=cursor)
     for page_cursor, page in client.pages(cursor):
         report.written.add(store_labels(store, page.labels, source="api"))

@@ -17,17 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import gridfs
-from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
-
 from fraudstream.ml.models import FraudModels
 from fraudstream.ml.rescoring import VersionSummary
 from fraudstream.ml.training_data import DataCut
+from fraudstream.store import DESCENDING, DuplicateKeyError
+from fraudstream.store.collections import MODEL_ARTIFACTS, MODELS
 from fraudstream.store.mongo import MongoStore
-
-MODELS = "models"
-ARTIFACTS = "model_artifacts"
 
 
 class ArtifactCorrupted(RuntimeError):
@@ -88,10 +83,9 @@ class ModelRegistry:
     def __init__(self, store: MongoStore) -> None:
         self.store = store
         self.collection = store.collection(MODELS)
-        self.collection.create_index([("promoted", ASCENDING), ("data_until", DESCENDING)])
-        self.collection.create_index([("kind", ASCENDING), ("_id", DESCENDING)])
+        store.ensure_indexes(MODELS)
         self._upgrade_records()
-        self.bucket = gridfs.GridFSBucket(store.db, bucket_name=ARTIFACTS)
+        self.bucket = store.bucket(MODEL_ARTIFACTS)
 
     def next_version(self) -> int:
         latest = self.collection.find_one({}, sort=[("_id", DESCENDING)], projection={"_id": 1})

@@ -18,22 +18,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pymongo import ASCENDING, DESCENDING, ReplaceOne
-from pymongo.errors import BulkWriteError
 
 from fraudstream.batching import BackgroundWriter, batches
-from fraudstream.features.history import TRANSACTION_FEATURES
 from fraudstream.ml.ensemble import EnsembleDecision, EnsembleThresholds, decide
 from fraudstream.ml.models import MODEL_NAMES, FraudModels
 from fraudstream.ml.registry import ModelRegistry
 from fraudstream.ml.rescoring import RescoringPolicy, StaleWindow, best_for_window, stale_windows
+from fraudstream.store import DESCENDING, BulkWriteError, ReplaceOne
+from fraudstream.store.collections import (
+    ENSEMBLE_RESULTS,
+    FLAGGED_TRANSACTIONS,
+    MODEL_PREDICTIONS,
+    SCORED_WINDOWS,
+    TRANSACTION_FEATURES,
+)
 from fraudstream.store.mongo import DUPLICATE_KEY, MongoStore
 from fraudstream.windows import TimeRange, partition_key
 
-MODEL_PREDICTIONS = "model_predictions"
-ENSEMBLE_RESULTS = "ensemble_results"
-FLAGGED_TRANSACTIONS = "flagged_transactions"
-SCORED_WINDOWS = "scored_windows"
 SCORE_BATCH = 20_000
 
 
@@ -191,13 +192,6 @@ def _clear(store: MongoStore, key: str) -> None:
         for name in (MODEL_PREDICTIONS, ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS):
             store.collection(name).delete_many({"partition_key": key})
     store.collection(SCORED_WINDOWS).delete_one({"_id": key})
-
-
-def ensure_scoring_indexes(store: MongoStore) -> None:
-    for name in (MODEL_PREDICTIONS, ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS):
-        store.collection(name).create_index([("partition_key", ASCENDING)])
-    store.collection(SCORED_WINDOWS).create_index([("window_start", ASCENDING)])
-    store.collection(SCORED_WINDOWS).create_index([("partition_key", ASCENDING)])
 
 
 def _write(

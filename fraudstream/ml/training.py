@@ -27,9 +27,9 @@ from fraudstream.ml.training_data import (
     SETTLE,
     current_cut,
     cut_rows,
-    ensure_training_indexes,
     new_rows,
 )
+from fraudstream.store.collections import LABELS, TRANSACTION_FEATURES
 from fraudstream.store.mongo import MongoStore
 
 
@@ -78,7 +78,7 @@ def train_step(
     ``full_fit_window`` of the cut when asked (``full``), when nothing is promoted, when the
     refit policy says the data has grown enough since the last full fit, or once when no new
     labels came and the promoted version is an update (its lineage consolidated)."""
-    ensure_training_indexes(store)
+    store.ensure_indexes(TRANSACTION_FEATURES, LABELS)
     parent = registry.latest()
     if parent is not None and not full and until <= parent.trained_until:
         return TrainingOutcome(

@@ -19,10 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pymongo import ASCENDING
 
-from fraudstream.features.history import TRANSACTION_FEATURES
-from fraudstream.labels.loading import LABELS
+from fraudstream.store.collections import LABELS, TRANSACTION_FEATURES
 from fraudstream.store.mongo import MongoStore
 
 # A write stamped just before the cut may commit just after it is read: the cut is taken, then
@@ -41,16 +39,9 @@ class DataCut:
 
 def current_cut(store: MongoStore, until: datetime, settle: timedelta = SETTLE) -> DataCut:
     """The cut of a version trained now: everything stored until now (MongoDB's clock)."""
-    now = store.db.command("hello")["localTime"]
+    now = store.server_time()
     time.sleep(settle.total_seconds())
     return DataCut(until, now)
-
-
-def ensure_training_indexes(store: MongoStore) -> None:
-    features = store.collection(TRANSACTION_FEATURES)
-    features.create_index([("tx_datetime", ASCENDING)])
-    features.create_index([("first_computed_at", ASCENDING)])
-    store.collection(LABELS).create_index([("loaded_at", ASCENDING)])
 
 
 def cut_rows(

@@ -22,13 +22,14 @@ from typing import Any
 import xlsxwriter
 
 from fraudstream.ml.models import MODEL_NAMES
-from fraudstream.ml.scoring import (
+from fraudstream.store.collections import (
     ENSEMBLE_RESULTS,
     FLAGGED_TRANSACTIONS,
     MODEL_PREDICTIONS,
     SCORED_WINDOWS,
+    TRANSACTIONS,
 )
-from fraudstream.store.mongo import TRANSACTIONS, MongoStore
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import partition_key
 
 EXCEL_MAX_ROWS = 1_048_576

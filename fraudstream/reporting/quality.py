@@ -12,11 +12,16 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from fraudstream.batching import batches
-from fraudstream.labels.loading import LABELS
 from fraudstream.ml.metrics import alert_metrics, ranking_metrics
 from fraudstream.ml.models import MODEL_NAMES
-from fraudstream.ml.scoring import ENSEMBLE_RESULTS, MODEL_PREDICTIONS
-from fraudstream.store.mongo import DEAD_LETTERS, TRANSACTIONS, MongoStore
+from fraudstream.store.collections import (
+    DEAD_LETTERS,
+    ENSEMBLE_RESULTS,
+    LABELS,
+    MODEL_PREDICTIONS,
+    TRANSACTIONS,
+)
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import partition_key
 
 

@@ -1,6 +1,24 @@
 """The persistence gateway: the one way into MongoDB.
 
-Owns the connection (credentials, TLS), the collection names and their indexes, and the retried
-write path every stage writes through; nothing else in fraudstream imports ``pymongo``. May import
-only the shared kernel (``fraudstream.config``, ``fraudstream.batching``, ``fraudstream.windows``).
+Owns the connection (credentials, TLS), the collection names and their indexes
+(``collections``), and the retried path every write takes (``mongo.MongoStore``); nothing else in
+fraudstream imports ``pymongo`` — the write operations and errors callers need are re-exported
+here. May import only the shared kernel (``fraudstream.config``, ``fraudstream.batching``).
 """
+
+from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from fraudstream.store.mongo import DUPLICATE_KEY, MongoStore, redacted
+
+__all__ = [
+    "ASCENDING",
+    "DESCENDING",
+    "DUPLICATE_KEY",
+    "BulkWriteError",
+    "DuplicateKeyError",
+    "MongoStore",
+    "ReplaceOne",
+    "UpdateOne",
+    "redacted",
+]

@@ -1,9 +1,10 @@
-"""MongoDB persistence for fraudstream (collections and fields: DESIGN.md).
+"""MongoDB persistence for fraudstream (collections and fields: docs/contracts.md).
 
 Delivery contract: idempotent. Transactions are upserted on ``_id = transaction_id`` and dead
 letters on their source position, one unordered ``bulk_write`` per batch, so a re-run or a retry
 after a crash replaces documents and never duplicates them. Network errors are retried a bounded
-number of times, then raised with what to do; nothing is dropped silently.
+number of times, then raised with what to do; nothing is dropped silently. Every write of every
+stage takes that path: ``collection()`` and ``bucket()`` hand out handles whose writes are retried.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pymongo import ASCENDING, MongoClient, UpdateOne
+import gridfs
+from pymongo import MongoClient, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import (
     AutoReconnect,
     BulkWriteError,
     ConnectionFailure,
+    DuplicateKeyError,
     NetworkTimeout,
     OperationFailure,
     PyMongoError,
@@ -28,12 +31,15 @@ from pymongo.errors import (
 
 from fraudstream.batching import batches
 from fraudstream.config import ServiceUnavailable, mongo_client_options
+from fraudstream.store.collections import (
+    DEAD_LETTERS,
+    INDEXES,
+    INGESTED_WINDOWS,
+    TRANSACTIONS,
+)
 
 log = logging.getLogger(__name__)
 
-TRANSACTIONS = "transactions"
-DEAD_LETTERS = "dead_letters"
-INGESTED_WINDOWS = "ingested_windows"
 WRITE_ATTEMPTS = 4
 IN_BATCH = 50_000
 DUPLICATE_KEY = 11000
@@ -80,11 +86,30 @@ class MongoStore:
             ) from None
         return cls(client, database, uri)
 
+    @classmethod
+    def answers(cls, uri: str, *, timeout_ms: int = 1_500) -> bool:
+        """Whether a MongoDB server answers at ``uri`` with our credentials (health checks)."""
+        try:
+            cls.connect(uri, "admin", timeout_ms=timeout_ms).close()
+        except ServiceUnavailable:
+            return False
+        return True
+
     def close(self) -> None:
         self.client.close()
 
     def collection(self, name: str) -> Collection:
-        return self.db[name]
+        """The collection ``name``; its writes go through the store's bounded retries."""
+        return _Retried(self.db[name], _COLLECTION_WRITES, self._retrying)  # type: ignore[return-value]
+
+    def bucket(self, name: str) -> gridfs.GridFSBucket:
+        """The GridFS bucket ``name`` (large artifacts); its writes are retried like the rest."""
+        bucket = gridfs.GridFSBucket(self.db, bucket_name=name)
+        return _Retried(bucket, _BUCKET_WRITES, self._retrying)  # type: ignore[return-value]
+
+    def server_time(self) -> datetime:
+        """MongoDB's clock (the one ``loaded_at`` and ``first_computed_at`` are stamped with)."""
+        return self.db.command("hello")["localTime"]
 
     def find_in(
         self,
@@ -101,17 +126,21 @@ class MongoStore:
                 {field: {"$in": chunk}, **(query or {})}, projection
             )
 
-    def ensure_indexes(self) -> None:
-        """Indexes the pipeline's queries rely on (idempotent)."""
-        # Every index costs ingestion throughput (bench/ingest.py): only what queries use. The
-        # entity indexes serve the features' history reads (fraudstream/features/history.py).
-        transactions = self.collection(TRANSACTIONS)
-        transactions.create_index([("partition_key", ASCENDING)])
-        transactions.create_index([("tx_datetime", ASCENDING)])
-        transactions.create_index([("customer_id", ASCENDING), ("tx_datetime", ASCENDING)])
-        transactions.create_index([("terminal_id", ASCENDING), ("tx_datetime", ASCENDING)])
-        self.collection("transaction_features").create_index([("partition_key", ASCENDING)])
-        self.collection(DEAD_LETTERS).create_index([("partition_key", ASCENDING)])
+    def documents_per_window(self, name: str, keys: Sequence[str] | None = None) -> dict[str, int]:
+        """How many documents of ``name`` each window (``partition_key``) holds; only the windows
+        in ``keys`` when given."""
+        match = [] if keys is None else [{"$match": {"partition_key": {"$in": list(keys)}}}]
+        rows = self.db[name].aggregate(
+            [*match, {"$group": {"_id": "$partition_key", "n": {"$sum": 1}}}]
+        )
+        return {row["_id"]: row["n"] for row in rows}
+
+    def ensure_indexes(self, *names: str) -> None:
+        """Create the indexes (``collections.INDEXES``) of these collections, or of every one
+        (idempotent)."""
+        for name in names or INDEXES:
+            for keys in INDEXES.get(name, []):
+                self.collection(name).create_index(keys)
 
     def upsert_transactions(
         self, documents: Sequence[dict[str, Any]], run_id: str, *, expect_existing: bool = False
@@ -132,7 +161,7 @@ class MongoStore:
         if fresh:
             try:
                 self._retrying(
-                    lambda: self.collection(TRANSACTIONS).insert_many(fresh, ordered=False),
+                    lambda: self.db[TRANSACTIONS].insert_many(fresh, ordered=False),
                     f"insert of {len(fresh)} transactions",
                 )
             except BulkWriteError as error:
@@ -144,7 +173,7 @@ class MongoStore:
         ]
         if operations:
             self._retrying(
-                lambda: self.collection(TRANSACTIONS).bulk_write(operations, ordered=False),
+                lambda: self.db[TRANSACTIONS].bulk_write(operations, ordered=False),
                 f"update of {len(operations)} transactions",
             )
         return len(documents) - len(stored), len(stored)
@@ -154,7 +183,7 @@ class MongoStore:
         return self._retrying(
             lambda: {
                 doc["_id"]: doc
-                for doc in self.collection(TRANSACTIONS).find(
+                for doc in self.db[TRANSACTIONS].find(
                     {"_id": {"$in": ids}}, {"first_ingested_at": 0, "first_run_id": 0}
                 )
             },
@@ -178,7 +207,7 @@ class MongoStore:
             for letter in letters
         ]
         result = self._retrying(
-            lambda: self.collection(DEAD_LETTERS).bulk_write(operations, ordered=False),
+            lambda: self.db[DEAD_LETTERS].bulk_write(operations, ordered=False),
             f"write of {len(letters)} dead letters",
         )
         return result.upserted_count
@@ -188,7 +217,7 @@ class MongoStore:
         operations = [UpdateOne({"_id": w["_id"]}, {"$set": w}, upsert=True) for w in windows]
         if operations:
             self._retrying(
-                lambda: self.collection(INGESTED_WINDOWS).bulk_write(operations, ordered=False),
+                lambda: self.db[INGESTED_WINDOWS].bulk_write(operations, ordered=False),
                 "update of the ingested-windows ledger",
             )
 
@@ -225,22 +254,31 @@ class MongoStore:
                 )
                 time.sleep(delay)
                 attempt += 1
-            except BulkWriteError:
+            except (BulkWriteError, DuplicateKeyError):
                 raise  # per-document errors: the caller decides
             except PyMongoError as error:
                 raise RuntimeError(f"MongoDB {what} failed: {error}") from error
 
 
-def documents_per_window(
-    db: Database, collection: str, keys: Sequence[str] | None = None
-) -> dict[str, int]:
-    """How many documents of ``collection`` each window (``partition_key``) holds; only the
-    windows in ``keys`` when given."""
-    match = [] if keys is None else [{"$match": {"partition_key": {"$in": list(keys)}}}]
-    rows = db[collection].aggregate(
-        [*match, {"$group": {"_id": "$partition_key", "n": {"$sum": 1}}}]
-    )
-    return {row["_id"]: row["n"] for row in rows}
+_COLLECTION_WRITES = frozenset(
+    {"insert_one", "insert_many", "update_one", "update_many", "replace_one", "delete_one",
+     "delete_many", "bulk_write", "find_one_and_update", "create_index", "drop"}
+)  # fmt: skip
+_BUCKET_WRITES = frozenset({"upload_from_stream", "rename", "delete"})
+
+
+class _Retried:
+    """A pymongo handle whose write methods run through ``retrying``; reads pass through."""
+
+    def __init__(self, target: Any, writes: frozenset[str], retrying: Callable[..., Any]) -> None:
+        self._target, self._writes, self._retrying = target, writes, retrying
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if name not in self._writes:
+            return attribute
+        what = f"{name} on {getattr(self._target, 'name', 'GridFS')}"
+        return lambda *args, **kwargs: self._retrying(lambda: attribute(*args, **kwargs), what)
 
 
 def _duplicate_ids(error: BulkWriteError, documents: Sequence[dict[str, Any]]) -> set[Any]:

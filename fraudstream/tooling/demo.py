@@ -20,8 +20,6 @@ import numpy as np
 import pandas as pd
 import requests
 from kafka.errors import KafkaError
-from pymongo import MongoClient
-from pymongo.database import Database
 
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
@@ -34,7 +32,8 @@ from fraudstream.ingest.kafka_source import (
 )
 from fraudstream.ml.ensemble import EnsembleThresholds
 from fraudstream.ml.metrics import alert_metrics, ranking_metrics
-from fraudstream.store.mongo import documents_per_window
+from fraudstream.store import MongoStore
+from fraudstream.store.collections import ENSEMBLE_RESULTS, LABELS, MODELS, TRANSACTIONS
 from fraudstream.tooling.simulator.delivery import TransactionPublisher, deliver
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.tooling.stack.dagster_api import DagsterApi, DagsterApiError
@@ -119,8 +118,8 @@ def _demo(
         "(watch them in the UI):",
         flush=True,
     )
-    db = MongoClient(record.mongo_uri, tz_aware=True)[config.mongo_database()]
-    watch = Watch(db, record)
+    store = MongoStore.connect(record.mongo_uri or config.mongo_uri(), config.mongo_database())
+    watch = Watch(store, record)
     windows = int((history.end - history.start) / WINDOW)
     started = time.monotonic()
 
@@ -136,7 +135,7 @@ def _demo(
         lambda: all((e / "summary.xlsx").exists() for e in exports), settings.export_wait
     )
     print()
-    print(summary(db, truth, watch, exports if exported else []))
+    print(summary(store, truth, watch, exports if exported else []))
     if not done:
         print(f"\nnot every transaction was scored within {settings.timeout}: see the UI's Runs")
     if exit_after:
@@ -163,23 +162,23 @@ def poll(condition: Callable[[], bool], timeout: timedelta, every: float = 10.0)
 class Watch:
     """What the demo reads to show progress: MongoDB, the Kafka group's lag, the checks."""
 
-    def __init__(self, db: Database, record: StackRecord) -> None:
-        self.db = db
+    def __init__(self, store: MongoStore, record: StackRecord) -> None:
+        self.store = store
         self.api = DagsterApi(record.dagster_url or "")
         self.kafka = KafkaSettings(
             record.kafka_bootstrap, config.kafka_topic(), config.kafka_group_id()
         )
 
     def progress(self) -> Progress:
-        ingested = documents_per_window(self.db, "transactions")
-        scored = documents_per_window(self.db, "ensemble_results")
+        ingested = self.store.documents_per_window(TRANSACTIONS)
+        scored = self.store.documents_per_window(ENSEMBLE_RESULTS)
         return Progress(
             scored=sum(scored.values()),
             windows_ingested=len(ingested),
             windows_scored=len(scored),
             lag=self.lag(),
-            labels=self.db.labels.count_documents({}),
-            model_versions=self.db.models.count_documents({}),
+            labels=self.store.collection(LABELS).count_documents({}),
+            model_versions=self.store.collection(MODELS).count_documents({}),
             checks=self.checks(),
         )
 
@@ -203,10 +202,14 @@ class Watch:
             return {}
 
 
-def summary(db: Database, truth: pd.DataFrame, watch: Watch, exports: list[Path]) -> str:
+def summary(store: MongoStore, truth: pd.DataFrame, watch: Watch, exports: list[Path]) -> str:
     """The demo's results as a two-column table."""
     results = pd.DataFrame(
-        list(db.ensemble_results.find({}, {"confidence": 1, "is_fraud": 1, "flagged": 1}))
+        list(
+            store.collection(ENSEMBLE_RESULTS).find(
+                {}, {"confidence": 1, "is_fraud": 1, "flagged": 1}
+            )
+        )
     )
     frauds = int(truth["tx_fraud"].sum())
     rows = [("transactions", f"{len(truth):,}"), ("frauds (simulated truth)", f"{frauds:,}")]
@@ -226,7 +229,7 @@ def summary(db: Database, truth: pd.DataFrame, watch: Watch, exports: list[Path]
             ("average precision (confidence)", _number(ranked["average_precision"])),
             ("AUC ROC (confidence)", _number(ranked["auc_roc"])),
         ]  # fmt: skip
-    latest = db.models.find_one(sort=[("_id", -1)])
+    latest = store.collection(MODELS).find_one(sort=[("_id", -1)])
     if latest:
         rows.append(("model version", f"v{latest['_id']} ({latest['decision']})"))
         if not results.empty and not results["flagged"].any():

@@ -6,7 +6,8 @@ import dagster as dg
 
 from fraudstream.ml.ensemble import EnsembleThresholds
 from fraudstream.ml.registry import ModelRegistry
-from fraudstream.ml.scoring import NoModelVersion, ensure_scoring_indexes, score_range
+from fraudstream.ml.scoring import NoModelVersion, score_range
+from fraudstream.store.collections import SCORE_COLLECTIONS, SCORED_WINDOWS
 from fraudstream.windows import TimeRange
 from pipeline.automation import scoring
 from pipeline.keys import FRAUD_MODELS, TRANSACTION_FEATURES
@@ -56,7 +57,7 @@ def ensemble_predictions(
         vote=config.vote_threshold, flag_confidence=config.flag_confidence
     )
     with mongo.store() as store:
-        ensure_scoring_indexes(store)
+        store.ensure_indexes(*SCORE_COLLECTIONS, SCORED_WINDOWS)
         try:
             report = score_range(
                 store, ModelRegistry(store), TimeRange(window.start, window.end), thresholds

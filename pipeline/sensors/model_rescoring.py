@@ -7,7 +7,8 @@ import dagster as dg
 
 from fraudstream.ml.registry import ModelRegistry
 from fraudstream.ml.rescoring import as_ranges
-from fraudstream.ml.scoring import ensure_scoring_indexes, windows_to_rescore
+from fraudstream.ml.scoring import windows_to_rescore
+from fraudstream.store.collections import SCORE_COLLECTIONS, SCORED_WINDOWS
 from fraudstream.windows import WINDOW, partition_key
 from pipeline.keys import ENSEMBLE_PREDICTIONS, RANGE_END, RANGE_START, TRIGGER
 from pipeline.resources import MongoResource, RescoringResource
@@ -51,7 +52,7 @@ def model_rescoring_sensor(
             cursor=context.cursor,
         )
     with mongo.store() as store:
-        ensure_scoring_indexes(store)
+        store.ensure_indexes(*SCORE_COLLECTIONS, SCORED_WINDOWS)
         stale = windows_to_rescore(store, ModelRegistry(store), policy)
     # A window already sent to its best version waits for that run (or, if it failed, for a
     # newer version): the failure shows in the UI instead of being retried every tick.

@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
-from pymongo import MongoClient
-from pymongo.errors import PyMongoError
 
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
 from fraudstream.ingest.kafka_admin import DEFAULT_PARTITIONS, broker_answers, ensure_topic
-from fraudstream.store.mongo import redacted
+from fraudstream.store.mongo import MongoStore, redacted
 from fraudstream.tooling.stack import binaries
 from fraudstream.tooling.stack.dagster_services import start_dagster, webserver_answers
 from fraudstream.tooling.stack.postgres import PostgresServer, start_postgres
@@ -36,19 +34,6 @@ class ServiceStatus:
     name: str
     healthy: bool
     detail: str
-
-
-def mongo_answers(uri: str) -> bool:
-    client: MongoClient = MongoClient(
-        uri, serverSelectionTimeoutMS=1500, **config.mongo_client_options()
-    )
-    try:
-        client.admin.command("ping")
-        return True
-    except PyMongoError:
-        return False
-    finally:
-        client.close()
 
 
 def label_api_answers(url: str) -> bool:
@@ -132,7 +117,7 @@ class EmbeddedStack:
             for name, pid in sorted(record.processes.items())
         ]
         checks: list[tuple[str, str | None, Callable[[str], bool]]] = [
-            ("mongodb endpoint", record.mongo_uri, mongo_answers),
+            ("mongodb endpoint", record.mongo_uri, MongoStore.answers),
             ("kafka endpoint", record.kafka_bootstrap, broker_answers),
             ("label-api endpoint", record.label_api_url, label_api_answers),
             ("dagster webserver", record.dagster_url, webserver_answers),
@@ -175,7 +160,7 @@ class EmbeddedStack:
         ]  # fmt: skip
         processes["mongodb"] = spawn(argv, log)
         uri = f"mongodb://127.0.0.1:{port}"
-        wait_until(lambda: mongo_answers(uri), START_TIMEOUT, "MongoDB", log)
+        wait_until(lambda: MongoStore.answers(uri), START_TIMEOUT, "MongoDB", log)
         return uri
 
     def _start_postgres(self, processes: dict[str, int]) -> PostgresServer:
@@ -224,7 +209,7 @@ class EmbeddedStack:
 
     @staticmethod
     def _check_external(mongo_uri: str, kafka: str) -> None:
-        if not mongo_answers(mongo_uri):
+        if not MongoStore.answers(mongo_uri):
             raise ServiceUnavailable(
                 f"MongoDB at {redacted(mongo_uri)} (FRAUDSTREAM_MONGO_URI) does not answer; "
                 "fix the address or unset it to use the embedded MongoDB."
