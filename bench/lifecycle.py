@@ -45,6 +45,7 @@ from fraudstream.ml.models import FraudModels  # noqa: E402
 from fraudstream.ml.registry import ModelRegistry  # noqa: E402
 from fraudstream.ml.rescoring import RescoringPolicy  # noqa: E402
 from fraudstream.ml.scoring import windows_to_rescore  # noqa: E402
+from fraudstream.ml.training import TrainingPolicy  # noqa: E402
 from fraudstream.store import MongoStore  # noqa: E402
 from fraudstream.tooling.simulator.delivery import TransactionPublisher, read_handbook_csv  # noqa: E402
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
@@ -52,7 +53,7 @@ from fraudstream.tooling.stack.dagster_api import DagsterApi  # noqa: E402
 from fraudstream.tooling.stack.embedded import EmbeddedStack  # noqa: E402
 from fraudstream.windows import TimeRange, parse_utc, partition_key, window_start  # noqa: E402
 
-FULL_FIT_DAYS = 30  # TrainingConfig.full_fit_days
+FULL_FIT_DAYS = TrainingPolicy().full_fit_window.days  # what the running system learns from
 
 
 def load(args: argparse.Namespace) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from dagster_pyspark import PySparkResource
 
 from fraudstream import config
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
-from fraudstream.labels.api_client import LabelApiClient
+from fraudstream.labels.api_client import RETRIES, TIMEOUT_SECONDS, LabelApiClient
 from fraudstream.ml.rescoring import RescoringPolicy
 from fraudstream.reporting.quality import QualityThresholds
 from fraudstream.store.mongo import MongoStore
@@ -74,8 +74,8 @@ class LabelApiResource(dg.ConfigurableResource):
 
     url: str | None = None
     token: str | None = None
-    timeout_seconds: float = 5.0
-    retries: int = 3
+    timeout_seconds: float = TIMEOUT_SECONDS
+    retries: int = RETRIES
 
     def configured(self) -> bool:
         """Whether a label API is configured or running with the embedded stack."""
@@ -143,16 +143,4 @@ class RescoringResource(dg.ConfigurableResource):
 def spark_resource() -> PySparkResource:
     """One Spark session per run (dagster-pyspark); master from FRAUDSTREAM_SPARK_MASTER, executor
     sizing from FRAUDSTREAM_SPARK_EXECUTOR_* (docs/deploy.md)."""
-    return PySparkResource(
-        spark_config={
-            "spark.master": config.spark_master(),
-            "spark.app.name": "fraudstream",
-            "spark.sql.session.timeZone": "UTC",
-            # Windows of a few thousand rows: 200 shuffle partitions would be 200 tiny tasks.
-            "spark.sql.shuffle.partitions": "4",
-            "spark.sql.execution.arrow.pyspark.enabled": "true",
-            "spark.ui.showConsoleProgress": "false",
-            "spark.driver.memory": config.spark_driver_memory(),
-            **config.spark_cluster_settings(),
-        }
-    )
+    return PySparkResource(spark_config=config.spark_settings())

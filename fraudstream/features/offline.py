@@ -8,21 +8,14 @@ from datetime import datetime
 import pandas as pd
 from pyspark.sql import SparkSession
 
+from fraudstream.config import spark_settings
 from fraudstream.features.spark import transaction_features
 
 
 def local_spark(cores: int = 2, memory: str = "4g") -> SparkSession:
     """A local session configured like the pipeline's (UTC, Arrow transfers)."""
-    spark = (
-        SparkSession.builder.master(f"local[{cores}]")
-        .appName("fraudstream-offline")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.shuffle.partitions", str(4 * cores))
-        .config("spark.driver.memory", memory)
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
+    settings = spark_settings(f"local[{cores}]", memory, 4 * cores, "fraudstream-offline")
+    spark = SparkSession.builder.config(map=settings).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

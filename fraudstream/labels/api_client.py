@@ -22,6 +22,10 @@ from fraudstream.labels.loading import Label, label_from_fields
 PAGE_LIMIT = 5_000
 
 
+TIMEOUT_SECONDS = 5.0  # connect and read, per request
+RETRIES = 3
+
+
 class LabelApiUnavailable(ServiceUnavailable):
     """The label API could not be reached or answered with an error."""
 
@@ -43,8 +47,8 @@ class LabelApiClient:
         url: str,
         token: str | None = None,
         *,
-        timeout: float = 5.0,
-        retries: int = 3,
+        timeout: float = TIMEOUT_SECONDS,
+        retries: int = RETRIES,
         backoff: float = 0.5,
     ) -> None:
         self.url = url.rstrip("/")

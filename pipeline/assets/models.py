@@ -20,7 +20,11 @@ from pipeline.owners import ML
 from pipeline.partitions import hourly_partitions
 from pipeline.resources import MongoResource
 
-_PARAMS, _REFIT, _GATE = TrainingParams(), RefitPolicy(), GatePolicy()
+_POLICY = TrainingPolicy()
+_PARAMS, _REFIT, _GATE = _POLICY.params, _POLICY.refit, _POLICY.gate
+_FULL_FIT_DAYS = (
+    _POLICY.full_fit_window.total_seconds() / 86_400 if _POLICY.full_fit_window else 0.0
+)
 
 
 class TrainingConfig(dg.Config):
@@ -29,7 +33,7 @@ class TrainingConfig(dg.Config):
 
     full_retrain: bool = False
     min_labels: int = _PARAMS.min_labels
-    full_fit_days: float = 30.0  # a full fit learns from this many recent days (0: all)
+    full_fit_days: float = _FULL_FIT_DAYS  # a full fit learns from this many recent days (0: all)
     refit_growth: float = _REFIT.growth  # frauds or rows since the last full fit, as its share
     refit_every_hours: float = _REFIT.every.total_seconds() / 3600  # of data time
     gate_min_frauds: int = _GATE.min_frauds  # in the evaluation set, for a measured decision

@@ -15,12 +15,14 @@ from pipeline.owners import ML
 from pipeline.partitions import ten_minute_partitions
 from pipeline.resources import MongoResource
 
+_THRESHOLDS = EnsembleThresholds()
+
 
 class PredictionConfig(dg.Config):
     """Where a probability becomes a vote and when a transaction is flagged for review."""
 
-    vote_threshold: float = 0.5
-    flag_confidence: float = 0.8
+    vote_threshold: float = _THRESHOLDS.vote
+    flag_confidence: float = _THRESHOLDS.flag_confidence
 
 
 @dg.asset(
