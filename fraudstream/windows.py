@@ -37,6 +37,14 @@ class TimeRange:
     def contains(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
 
+    def shifted(self, by: timedelta) -> TimeRange:
+        return TimeRange(self.start + by, self.end + by)
+
+    def key_range(self) -> dict[str, str]:
+        """A MongoDB condition on ``partition_key`` for the windows in the range (keys sort in
+        time order, so the condition is one indexed range)."""
+        return {"$gte": partition_key(self.start), "$lt": partition_key(self.end)}
+
     def chunks(self, size: timedelta) -> Iterator[TimeRange]:
         """Consecutive sub-ranges of at most ``size`` covering this range."""
         cursor = self.start

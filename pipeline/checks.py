@@ -6,13 +6,13 @@ others warn. A check covers the run's range of windows (a backfill is checked as
 """
 
 from collections.abc import Callable
-from datetime import datetime
 
 import dagster as dg
 
 from fraudstream.reporting import quality
 from fraudstream.store.collections import MODELS
 from fraudstream.store.mongo import MongoStore
+from fraudstream.windows import TimeRange
 from pipeline.keys import ENSEMBLE_PREDICTIONS, FRAUD_MODELS, LABELS, TRANSACTIONS
 from pipeline.partitions import hourly_partitions, ten_minute_partitions
 from pipeline.resources import MongoResource, QualityResource
@@ -32,9 +32,7 @@ def result(verdict: quality.Verdict, severity: dg.AssetCheckSeverity) -> dg.Asse
 def window_check(
     asset: dg.AssetKey,
     name: str,
-    verdict_of: Callable[
-        [MongoStore, datetime, datetime, quality.QualityThresholds], quality.Verdict
-    ],
+    verdict_of: Callable[[MongoStore, TimeRange, quality.QualityThresholds], quality.Verdict],
     description: str,
     *,
     blocking: bool = False,
@@ -55,7 +53,9 @@ def window_check(
     ) -> dg.AssetCheckResult:
         window = context.op_execution_context.partition_time_window
         with mongo.store() as store:
-            verdict = verdict_of(store, window.start, window.end, quality_limits.thresholds())
+            verdict = verdict_of(
+                store, TimeRange(window.start, window.end), quality_limits.thresholds()
+            )
         return result(verdict, ERROR if blocking else WARN)
 
     return check
@@ -86,13 +86,13 @@ ensemble_quality = window_check(
 ensemble_agreement = window_check(
     ENSEMBLE_PREDICTIONS,
     "ensemble_agreement",
-    lambda s, a, b, limits: quality.agreement(quality.scored_counts(s, a, b), limits),
+    lambda s, w, limits: quality.agreement(quality.scored_counts(s, w), limits),
     "Share of transactions on which all three models vote alike (warns below `min_agreement`).",
 )
 flag_rate = window_check(
     ENSEMBLE_PREDICTIONS,
     "flag_rate",
-    lambda s, a, b, limits: quality.flag_rate(quality.scored_counts(s, a, b), limits),
+    lambda s, w, limits: quality.flag_rate(quality.scored_counts(s, w), limits),
     "Share of transactions flagged for review; above `max_flag_rate` the export waits "
     "(blocking): investigators cannot review that many.",
     blocking=True,

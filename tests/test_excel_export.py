@@ -8,7 +8,7 @@ from openpyxl import load_workbook
 
 from fraudstream.reporting.excel_export import export_day, write_workbook
 from fraudstream.store.mongo import MongoStore
-from fraudstream.windows import partition_key
+from fraudstream.windows import TimeRange, partition_key
 
 DAY = datetime(2026, 11, 10, tzinfo=UTC)
 
@@ -30,7 +30,7 @@ def test_rows_continue_on_a_new_sheet_at_the_limit(tmp_path: Path) -> None:
 
 
 def test_an_empty_day_still_gets_workbooks_with_headers(tmp_path: Path, store: MongoStore) -> None:
-    export = export_day(store, tmp_path / "day", DAY, DAY + timedelta(days=1))
+    export = export_day(store, tmp_path / "day", TimeRange(DAY, DAY + timedelta(days=1)))
     assert {name: f.rows for name, f in export.files.items()} == dict.fromkeys(
         [
             "transactions",
@@ -85,7 +85,7 @@ def test_a_day_is_exported_with_its_summary_and_a_rerun_replaces_it(
     )  # fmt: skip
     directory = tmp_path / "2026-11-10"
     for _ in range(2):
-        export = export_day(store, directory, DAY, DAY + timedelta(days=1))
+        export = export_day(store, directory, TimeRange(DAY, DAY + timedelta(days=1)))
     counts = {name: f.rows for name, f in export.files.items()}
     assert counts == {"transactions": 200, "model_predictions": 200, "ensemble_results": 200,
                       "flagged_transactions": 20, "scored_windows": 2}  # fmt: skip

@@ -13,7 +13,7 @@ from fraudstream.reporting.quality import (
     holdout_quality,
 )
 from fraudstream.store.mongo import MongoStore
-from fraudstream.windows import partition_key
+from fraudstream.windows import TimeRange, partition_key
 
 LIMITS = QualityThresholds(max_flag_rate=0.05, min_agreement=0.7, min_auc=0.75)
 
@@ -67,7 +67,7 @@ def test_ensemble_quality_is_measured_on_the_labelled_scored_transactions(
         if i % 4:  # three in four labelled so far
             store.collection("labels").insert_one({"_id": f"t{i}", "tx_fraud": int(fraud[i])})
     limits = QualityThresholds(min_labelled=100, min_labelled_frauds=3)
-    verdict = ensemble_quality(store, start, start + timedelta(hours=1), limits)
+    verdict = ensemble_quality(store, TimeRange(start, start + timedelta(hours=1)), limits)
     assert verdict.numbers["labelled"] == 300
     assert verdict.numbers["random_forest_auc_roc"] == verdict.numbers["ensemble_auc_roc"] > 0.9
     assert verdict.passed, verdict.description

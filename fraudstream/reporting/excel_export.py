@@ -30,7 +30,7 @@ from fraudstream.store.collections import (
     TRANSACTIONS,
 )
 from fraudstream.store.mongo import MongoStore
-from fraudstream.windows import partition_key
+from fraudstream.windows import TimeRange
 
 EXCEL_MAX_ROWS = 1_048_576
 CURSOR_BATCH = 10_000
@@ -112,14 +112,13 @@ class DayExport:
 def export_day(
     store: MongoStore,
     directory: Path,
-    start: datetime,
-    end: datetime,
+    day: TimeRange,
     *,
     max_rows: int = EXCEL_MAX_ROWS,
 ) -> DayExport:
-    """Write the workbooks of the windows in ``[start, end)`` into ``directory``."""
+    """Write the workbooks of the windows in ``day`` into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    keys = {"partition_key": {"$gte": partition_key(start), "$lt": partition_key(end)}}
+    keys = {"partition_key": day.key_range()}
     files = {}
     for sheet in SHEETS:
         fields = {field.split(".")[0]: 1 for _, field in sheet.columns}
@@ -136,7 +135,7 @@ def export_day(
         files[sheet.name] = ExportedFile(path, written, sheets)
     versions = sorted(store.collection(ENSEMBLE_RESULTS).distinct("model_version", keys))
     export = DayExport(directory, files, versions, datetime.now(UTC), _rescores(store, keys))
-    _write_summary(export, start, end)
+    _write_summary(export, day)
     return export
 
 
@@ -169,11 +168,11 @@ def write_workbook(
     return written, sheets
 
 
-def _write_summary(export: DayExport, start: datetime, end: datetime) -> None:
+def _write_summary(export: DayExport, day: TimeRange) -> None:
     rows = [
         ["exported_at (UTC)", export.exported_at],
-        ["day start (UTC)", start],
-        ["day end (UTC)", end],
+        ["day start (UTC)", day.start],
+        ["day end (UTC)", day.end],
         ["model versions", ", ".join(f"v{v}" for v in export.model_versions) or "none"],
         *[[name, count] for name, count in export.rescores.items()],
         *[[f"{name} rows", file.rows] for name, file in export.files.items()],

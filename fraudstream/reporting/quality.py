@@ -7,7 +7,7 @@ a range is one indexed query). Verdicts are plain functions of those numbers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from fraudstream.store.collections import (
     TRANSACTIONS,
 )
 from fraudstream.store.mongo import MongoStore
-from fraudstream.windows import partition_key
+from fraudstream.windows import TimeRange
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,8 @@ class Verdict:
     numbers: dict[str, float | int | str]
 
 
-def key_range(start: datetime, end: datetime) -> dict[str, str]:
-    """A Mongo condition on ``partition_key`` for the windows in ``[start, end)``."""
-    return {"$gte": partition_key(start), "$lt": partition_key(end)}
-
-
-def dead_letter_rate(
-    store: MongoStore, start: datetime, end: datetime, limits: QualityThresholds
-) -> Verdict:
-    keys = {"partition_key": key_range(start, end)}
+def dead_letter_rate(store: MongoStore, window: TimeRange, limits: QualityThresholds) -> Verdict:
+    keys = {"partition_key": window.key_range()}
     accepted = store.collection(TRANSACTIONS).count_documents(keys)
     rejected = store.collection(DEAD_LETTERS).count_documents(keys)
     rate = rejected / (accepted + rejected) if accepted + rejected else 0.0
@@ -73,12 +66,12 @@ def dead_letter_rate(
     )
 
 
-def volume(store: MongoStore, start: datetime, end: datetime, limits: QualityThresholds) -> Verdict:
+def volume(store: MongoStore, window: TimeRange, limits: QualityThresholds) -> Verdict:
     """The range's transaction count against the same range a day earlier (daily seasonality)."""
     day = timedelta(days=1)
-    count = store.collection(TRANSACTIONS).count_documents({"partition_key": key_range(start, end)})
+    count = store.collection(TRANSACTIONS).count_documents({"partition_key": window.key_range()})
     reference = store.collection(TRANSACTIONS).count_documents(
-        {"partition_key": key_range(start - day, end - day)}
+        {"partition_key": window.shifted(-day).key_range()}
     )
     passed = reference == 0 or count >= limits.min_volume_ratio * reference
     return Verdict(
@@ -152,11 +145,11 @@ class LabelledScores:
         return per_model | {"ensemble": self.confidence}
 
 
-def labelled_scores(store: MongoStore, start: datetime, end: datetime) -> LabelledScores:
-    """The labelled transactions scored in ``[start, end)`` with the ensemble's and each model's
+def labelled_scores(store: MongoStore, window: TimeRange) -> LabelledScores:
+    """The labelled transactions scored in ``window`` with the ensemble's and each model's
     output, read in batches (one indexed query per collection and batch)."""
     results = store.collection(ENSEMBLE_RESULTS).find(
-        {"partition_key": key_range(start, end)},
+        {"partition_key": window.key_range()},
         {"confidence": 1, "is_fraud": 1, "flagged": 1, "model_version": 1},
         batch_size=10_000,
     )
@@ -204,13 +197,11 @@ def score_metrics(scored: LabelledScores) -> dict[str, dict[str, float]]:
     return metrics
 
 
-def ensemble_quality(
-    store: MongoStore, start: datetime, end: datetime, limits: QualityThresholds
-) -> Verdict:
+def ensemble_quality(store: MongoStore, window: TimeRange, limits: QualityThresholds) -> Verdict:
     """Each model's and the ensemble's AUC / AP, and the vote's precision / recall, on the
-    transactions scored over the lookback before ``end`` whose labels have arrived."""
-    since = min(start, end - limits.lookback)
-    scored = labelled_scores(store, since, end)
+    transactions scored over the lookback before the window's end whose labels have arrived."""
+    since = min(window.start, window.end - limits.lookback)
+    scored = labelled_scores(store, TimeRange(since, window.end))
     labels, frauds = scored.labels, scored.frauds
     numbers: dict[str, float | int | str] = {
         "labelled": len(labels),
@@ -251,12 +242,12 @@ def ensemble_quality(
     )
 
 
-def scored_counts(store: MongoStore, start: datetime, end: datetime) -> dict[str, int]:
+def scored_counts(store: MongoStore, window: TimeRange) -> dict[str, int]:
     """Scored, flagged and unanimous transactions of the range."""
     [row] = list(
         store.collection(ENSEMBLE_RESULTS).aggregate(
             [
-                {"$match": {"partition_key": key_range(start, end)}},
+                {"$match": {"partition_key": window.key_range()}},
                 {
                     "$group": {
                         "_id": None,

@@ -4,6 +4,7 @@ import dagster as dg
 
 from fraudstream import config
 from fraudstream.reporting.excel_export import export_day
+from fraudstream.windows import TimeRange
 from pipeline.automation import export_refresh
 from pipeline.keys import ENSEMBLE_PREDICTIONS, TRANSACTIONS
 from pipeline.owners import DATA_ENGINEERING
@@ -35,7 +36,9 @@ def excel_export(context: dg.AssetExecutionContext, mongo: MongoResource) -> dg.
     with mongo.store() as store:
         for day in context.partition_keys:
             window = daily_partitions.time_window_for_partition_key(day)
-            exported.append(export_day(store, config.export_dir() / day, window.start, window.end))
+            exported.append(
+                export_day(store, config.export_dir() / day, TimeRange(window.start, window.end))
+            )
     rows = "\n".join(
         f"| {day} | {name} | {file.rows} | {file.sheets} |"
         for day, export in zip(context.partition_keys, exported, strict=True)

@@ -7,6 +7,7 @@ import dagster as dg
 from fraudstream.reporting.plots import markdown_image, pr_curves_png
 from fraudstream.reporting.quality import labelled_scores, score_metrics
 from fraudstream.reporting.reports import metrics_table, versions_table
+from fraudstream.windows import TimeRange
 from pipeline.automation import export_refresh
 from pipeline.keys import ENSEMBLE_PREDICTIONS, LABELS
 from pipeline.owners import ML
@@ -38,7 +39,7 @@ def model_quality_report(
     labels (at most once per `FRAUDSTREAM_EXPORT_CRON` tick) for a week."""
     window = context.partition_time_window
     with mongo.store() as store:
-        scored = labelled_scores(store, window.start, window.end)
+        scored = labelled_scores(store, TimeRange(window.start, window.end))
     numbers = {"labelled": len(scored.labels), "labelled_frauds": scored.frauds}
     if scored.frauds == 0 or scored.frauds == len(scored.labels):
         context.log.info(f"{context.partition_key}: no frauds and genuine ones to rank yet")
