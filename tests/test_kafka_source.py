@@ -9,12 +9,8 @@ from typing import NamedTuple
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from fraudstream.ingest.kafka_source import (
-    LOCATE_PRECISION,
-    KafkaSettings,
-    OffsetSearch,
-    TopicReader,
-)
+from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
+from fraudstream.ingest.offset_search import LOCATE_PRECISION, OffsetSearch
 from fraudstream.windows import parse_utc, to_millis
 from tests.producing import RecordProducer
 

@@ -3,7 +3,7 @@
 Delivery contract: at-least-once reading, made exactly-once in effect by idempotent writes
 downstream. Positions are committed under the group id only by the caller, after its writes succeed.
 
-The broker's indexes are not trusted (see DESIGN.md): a partition's true end comes from reading its
+The broker's indexes are not trusted (docs/contracts.md): a partition's true end comes from its
 tail record, and a range's first offset from a binary search over record timestamps seeded with
 the broker's ``offsets_for_times`` answer. Record timestamps within a partition are assumed ordered
 up to ``max_disorder`` (records are stamped with their event time or sent promptly after it), so
@@ -25,8 +25,9 @@ from kafka.structs import OffsetAndMetadata
 
 from fraudstream.config import ServiceUnavailable, kafka_client_options
 from fraudstream.ingest.kafka_admin import BOOTSTRAP_TIMEOUT_MS, CONNECT_ERRORS, broker_unreachable
+from fraudstream.ingest.offset_search import OffsetSearch
 
-# Measured on 2 cores (DESIGN.md): 5-10k records per poll and multi-MB fetches saturate the decoder.
+# Measured on 2 cores: 5-10k records per poll and multi-MB fetches saturate the decoder.
 SCAN_OPTIONS = {
     "max_poll_records": 10_000,
     "max_partition_fetch_bytes": 8 * 1024 * 1024,
@@ -38,8 +39,6 @@ SCAN_OPTIONS = {
 PROBE_RECORDS = 2
 TAIL_RECORDS = 100_000
 PROBE_FETCH_BYTES = 256 * 1024
-# Bisection stops when this few offsets remain: scanning them costs less than more round trips.
-LOCATE_PRECISION = 2_048
 STALL_SECONDS = 30.0
 
 
@@ -88,51 +87,6 @@ class PartitionScan:
     next_offset: int
     records_read: int = 0
     newest_timestamp_ms: int = -(2**63)
-
-
-@dataclass
-class OffsetSearch:
-    """One partition's search: the answer lies in ``[lo, hi]``; timestamps known near the ends."""
-
-    lo: int
-    hi: int
-    hi_ms: int | None
-    lo_ms: int | None = None
-    guess: int | None = None
-    found: int | None = None
-    steps: int = 0
-
-    @property
-    def answer(self) -> int:
-        return self.found if self.found is not None else self.lo
-
-    def next_probe(self, target_ms: int) -> int | None:
-        """The offset to probe next, or None when the search is over."""
-        if self.found is not None:
-            return None
-        if self.guess is not None:
-            guess, self.guess = self.guess, None
-            return guess
-        if self.hi - self.lo <= LOCATE_PRECISION:
-            return None
-        self.steps += 1
-        if self.lo_ms is None:
-            return self.lo
-        if self.steps % 2 == 1 or self.hi_ms is None or self.hi_ms <= self.lo_ms:
-            return (self.lo + self.hi) // 2
-        share = (target_ms - self.lo_ms) / (self.hi_ms - self.lo_ms)
-        return min(max(self.lo + int(share * (self.hi - self.lo)), self.lo), self.hi - 1)
-
-    def settle(self, probed: int, records: list[ConsumerRecord], target_ms: int) -> None:
-        """Narrow the bracket with what a probe at ``probed`` returned."""
-        first_late = next((r for r in records if r.timestamp >= target_ms), None)
-        if not records or first_late is records[0]:
-            self.hi = probed
-            self.hi_ms = records[0].timestamp if records else self.hi_ms
-        elif first_late is None:
-            self.lo, self.lo_ms = records[-1].offset + 1, records[-1].timestamp
-        else:
-            self.found = first_late.offset
 
 
 class TopicNotFound(RuntimeError):
