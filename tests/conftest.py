@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,9 @@ from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.label_api import make_server
 from fraudstream.tooling.stack.embedded import EmbeddedStack
-from pipeline.resources import KafkaResource, MongoResource, spark_resource
-from tests.producing import RecordProducer
-
-LATENESS = timedelta(minutes=5)
+from pipeline.resources import MongoResource, spark_resource
+from tests.helpers.producing import RecordProducer
+from tests.helpers.stack import LATENESS, kafka_resource
 
 
 @pytest.fixture(scope="session")
@@ -95,12 +93,6 @@ def api(tmp_path: Path) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
-
-
-def kafka_resource(stack: StackRecord, topic: str) -> KafkaResource:
-    return KafkaResource(
-        bootstrap_servers=stack.kafka_bootstrap, topic=topic, group_id=f"g-{topic}"
-    )
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ from fraudstream.tooling.stack.dagster_api import DagsterApi
 from fraudstream.tooling.stack.embedded import EmbeddedStack
 from fraudstream.tooling.stack.processes import is_running
 from fraudstream.windows import window_start
-from tests.browser import CHROMIUM, chromium_page, expand_all_groups, screenshot
-from tests.waiting import wait_for
+from tests.helpers.browser import CHROMIUM, chromium_page, expand_all_groups, screenshot
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the sum of its bounded waits
 SENSORS = ("kafka_lag_sensor", "landing_files_sensor", "label_api_sensor")

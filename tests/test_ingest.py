@@ -12,8 +12,8 @@ from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
 from fraudstream.ingest.transactions import IngestReport, WindowExpired, ingest_range
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import WINDOW, TimeRange, parse_utc, window_of_key, window_start
-from tests.conftest import LATENESS
-from tests.producing import RecordProducer, tx
+from tests.helpers.producing import RecordProducer, tx
+from tests.helpers.stack import LATENESS
 
 W = window_of_key("2026-11-23-10:00")
 NEXT = window_of_key("2026-11-23-10:10")

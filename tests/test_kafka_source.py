@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, TopicPartition
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
 from fraudstream.ingest.offset_search import LOCATE_PRECISION, OffsetSearch
 from fraudstream.windows import parse_utc, to_millis
-from tests.producing import RecordProducer
+from tests.helpers.producing import RecordProducer
 
 T0 = parse_utc("2026-11-23T10:00:00Z")
 

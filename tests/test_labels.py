@@ -1,7 +1,6 @@
 """Labels: the contract, storing them, loading files (once each, bad rows dead-lettered, corrupt
 files quarantined) and the label API (cursor, token, outage) through the `labels` asset."""
 
-import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +18,7 @@ from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.label_feed import append_labels
 from pipeline.assets.labels import labels as labels_asset
 from pipeline.resources import LabelApiResource, MongoResource
+from tests.helpers.files import settled
 
 HANDBOOK_CSV = (
     "TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_FRAUD,TX_FRAUD_SCENARIO\n"
@@ -27,12 +27,6 @@ HANDBOOK_CSV = (
     "2,2018-04-01 00:07:56,2,1365,146.00,maybe,0\n"
     "3,2018-04-01 00:09:29,4128,8737,64.49,0,0\n"
 )
-
-
-def settled(path: Path) -> Path:
-    past = time.time() - 60
-    os.utime(path, (past, past))
-    return path
 
 
 @pytest.mark.parametrize(

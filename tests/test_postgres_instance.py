@@ -25,9 +25,8 @@ from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.stack.embedded import EmbeddedStack
 from fraudstream.tooling.stack.postgres import PostgresServer, postgres_bin_dir, start_postgres
 from fraudstream.tooling.stack.processes import is_running, spawn, terminate
-from tests.producing import RecordProducer
-from tests.test_transactions_asset import publish_hour
-from tests.waiting import wait_for
+from tests.helpers.producing import RecordProducer, publish_hour
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     postgres_bin_dir() is None,

@@ -24,9 +24,8 @@ from fraudstream.tooling.stack import binaries
 from fraudstream.tooling.stack.processes import free_port, spawn, terminate, wait_until
 from pipeline.assets.ingestion import transactions
 from pipeline.resources import MongoResource
-from tests.conftest import kafka_resource
-from tests.producing import RecordProducer
-from tests.test_transactions_asset import publish_hour
+from tests.helpers.producing import RecordProducer, publish_hour
+from tests.helpers.stack import kafka_resource
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker" / "compose.yaml"

@@ -17,9 +17,9 @@ from pipeline.schedules import daily_full_retrain_schedule, hourly_training_sche
 from pipeline.sensors.kafka_lag import kafka_lag_sensor
 from pipeline.sensors.label_api import label_api_sensor
 from pipeline.sensors.landing_files import landing_files_sensor
-from tests.conftest import kafka_resource
-from tests.producing import RecordProducer, tx
-from tests.test_labels import settled
+from tests.helpers.files import settled
+from tests.helpers.producing import RecordProducer, tx
+from tests.helpers.stack import kafka_resource
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")

@@ -24,7 +24,7 @@ from fraudstream.windows import TimeRange, parse_utc
 from pipeline.assets.features import transaction_features
 from pipeline.assets.ingestion import transactions
 from pipeline.resources import MongoResource, spark_resource
-from tests.conftest import kafka_resource
+from tests.helpers.stack import kafka_resource
 
 ROOT = Path(__file__).resolve().parents[1]
 SPARK_CLASS = Path(pyspark.__file__).parent / "bin" / "spark-class"

@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -11,21 +10,11 @@ import dagster as dg
 from definitions import defs
 from fraudstream.config import StackRecord
 from fraudstream.store.mongo import MongoStore
-from fraudstream.windows import parse_utc
 from pipeline.assets.ingestion import transactions
 from pipeline.partitions import daily_partitions, hourly_partitions, ten_minute_partitions
-from tests.producing import RecordProducer, tx
+from tests.helpers.producing import RecordProducer, publish_hour
 
 ROOT = Path(__file__).resolve().parents[1]
-START = parse_utc("2026-11-23T10:00:00Z")
-
-
-def publish_hour(producer: RecordProducer) -> None:
-    for i in range(120):
-        producer.send_tx(tx(f"t{i:03d}", START + timedelta(seconds=30 * i)), partition=i % 3)
-        if i == 2:
-            producer.send(b"{broken", START + timedelta(minutes=1), partition=1)
-    producer.flush()
 
 
 def count(store: MongoStore, collection: str) -> int:

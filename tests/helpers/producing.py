@@ -59,3 +59,15 @@ class RecordProducer:
 
     def flush(self) -> None:
         self._producer.flush()
+
+
+HOUR_START = parse_utc("2026-11-23T10:00:00Z")
+
+
+def publish_hour(producer: RecordProducer) -> None:
+    """An hour of 120 valid records from HOUR_START over 3 partitions, and one malformed."""
+    for i in range(120):
+        producer.send_tx(tx(f"t{i:03d}", HOUR_START + timedelta(seconds=30 * i)), partition=i % 3)
+        if i == 2:
+            producer.send(b"{broken", HOUR_START + timedelta(minutes=1), partition=1)
+    producer.flush()
