@@ -84,6 +84,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "partitions(n): number of partitions of the test topic")
 
 
+# Fixtures that start a service; a test using one (directly or through another fixture) is an
+# integration test, so `pytest -m "not integration"` runs the pure tests alone.
+SERVICE_FIXTURES = {"stack", "api", "spark", "spark_master", "mongod_with_auth"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[str]:
     """The simulator's label API over the feed in ``tmp_path``, token ``s3cret``."""

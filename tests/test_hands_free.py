@@ -33,7 +33,11 @@ from fraudstream.windows import window_start
 from tests.helpers.browser import CHROMIUM, chromium_page, expand_all_groups, screenshot
 from tests.helpers.waiting import wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]  # the sum of its bounded waits
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(2400),
+]  # the sum of its bounded waits
 SENSORS = ("kafka_lag_sensor", "landing_files_sensor", "label_api_sensor")
 
 

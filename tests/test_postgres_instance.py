@@ -28,10 +28,13 @@ from fraudstream.tooling.stack.processes import is_running, spawn, terminate
 from tests.helpers.producing import RecordProducer, publish_hour
 from tests.helpers.waiting import wait_for
 
-pytestmark = pytest.mark.skipif(
-    postgres_bin_dir() is None,
-    reason="PostgreSQL server binaries (initdb, pg_ctl) not installed: apt-get install postgresql",
-)
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        postgres_bin_dir() is None,
+        reason="PostgreSQL server binaries (initdb, pg_ctl) missing: apt-get install postgresql",
+    ),
+]
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = f"pg-{secrets.token_hex(12)}"  # unique: found anywhere it must not be, it leaked
 

@@ -11,6 +11,8 @@ from fraudstream.tooling.stack import binaries
 from fraudstream.tooling.stack.embedded import EmbeddedStack
 from fraudstream.tooling.stack.processes import is_running, terminate
 
+pytestmark = pytest.mark.integration  # each test starts its own embedded stack
+
 
 def test_up_is_idempotent_and_down_leaves_no_process(tmp_path: Path) -> None:
     stack = EmbeddedStack(tmp_path, preferred_ports=False)
