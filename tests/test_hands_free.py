@@ -31,6 +31,7 @@ from fraudstream.tooling.stack.embedded import EmbeddedStack
 from fraudstream.tooling.stack.processes import is_running
 from fraudstream.windows import window_start
 from tests.helpers.browser import CHROMIUM, chromium_page, expand_all_groups, screenshot
+from tests.helpers.dagster_ui import backfill_status, sensor_status
 from tests.helpers.waiting import wait_for
 
 pytestmark = [
@@ -183,7 +184,7 @@ def test_the_ui_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
         screenshot(page, "precision-recall-curves")
 
     def backfill_done() -> bool:
-        status = demo.api.backfill_status(launched["id"])
+        status = backfill_status(demo.api, launched["id"])
         assert status not in ("FAILED", "CANCELED", "COMPLETED_FAILED"), status
         return status in ("COMPLETED", "COMPLETED_SUCCESS")
 
@@ -196,13 +197,13 @@ def test_the_ui_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
 
 def test_a_sensor_switched_off_and_on_as_the_ui_does(demo: Demo) -> None:
     api = demo.api
-    assert api.sensor_status("kafka_lag_sensor") == "RUNNING"
+    assert sensor_status(api, "kafka_lag_sensor") == "RUNNING"
     api.set_sensor("kafka_lag_sensor", running=False)
-    assert api.sensor_status("kafka_lag_sensor") == "STOPPED"
+    assert sensor_status(api, "kafka_lag_sensor") == "STOPPED"
     api.set_sensor("kafka_lag_sensor", running=True)
-    assert api.sensor_status("kafka_lag_sensor") == "RUNNING"
+    assert sensor_status(api, "kafka_lag_sensor") == "RUNNING"
     for name in ("landing_files_sensor", "label_api_sensor", "automation_sensor"):
-        assert api.sensor_status(name) == "RUNNING", name
+        assert sensor_status(api, name) == "RUNNING", name
 
 
 def test_ctrl_c_stops_every_process_of_the_demo(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from fraudstream.ingest.kafka_admin import ensure_topic
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.label_feed import append_labels
 from pipeline.assets.models import fraud_models
-from pipeline.resources import KafkaResource, LabelApiResource, MongoResource
+from pipeline.resources import LabelApiResource, MongoResource
 from pipeline.schedules import daily_full_retrain_schedule, hourly_training_schedule
 from pipeline.sensors.kafka_lag import kafka_lag_sensor
 from pipeline.sensors.label_api import label_api_sensor
@@ -23,12 +23,6 @@ from tests.helpers.stack import kafka_resource
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 RANGE = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
-
-
-def kafka(stack: StackRecord, topic: str) -> KafkaResource:
-    return KafkaResource(
-        bootstrap_servers=stack.kafka_bootstrap, topic=topic, group_id=f"g-{topic}"
-    )
 
 
 def test_the_lag_sensor_requests_closed_windows_as_one_range_and_never_twice(

@@ -26,7 +26,6 @@ one fit 40x (DESIGN.md).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -248,8 +247,3 @@ def refresh_leaves(
         tree.weighted_n_node_samples[:] = totals
         reached = totals > 0
         tree.value[reached, 0, :] = counts[reached] / totals[reached, None]
-
-
-def column_matrix(rows: Sequence[dict[str, float]], columns: Sequence[str]) -> np.ndarray:
-    """A float matrix of ``columns`` from row dictionaries (feature documents)."""
-    return np.array([[row[c] for c in columns] for row in rows], dtype=np.float64)

@@ -1,5 +1,5 @@
-"""Dagster's GraphQL API as the UI uses it: launch runs, follow backfills, read and toggle
-sensors, read the checks' results.
+"""Dagster's GraphQL API as the UI uses it: launch runs, list backfills, toggle sensors, read
+the checks' results.
 
 Used by the hands-free test and the freshness benchmark, which must act only as a user of the
 running webserver would (no in-process shortcuts)."""
@@ -41,11 +41,6 @@ class DagsterApi:
             raise DagsterApiError(f"GraphQL errors from {self.url}: {body['errors']}")
         return body["data"]
 
-    def sensor_status(self, name: str) -> str:
-        """RUNNING or STOPPED."""
-        state = self.query(_SENSOR_STATE, s={**LOCATION, "sensorName": name})
-        return state["sensorOrError"]["sensorState"]["status"]
-
     def set_sensor(self, name: str, *, running: bool) -> None:
         """Switch a sensor on or off, as the UI's toggle does."""
         selector = {**LOCATION, "sensorName": name}
@@ -72,13 +67,6 @@ class DagsterApi:
         for backfill in answer:
             backfill["assetSelection"] = ["/".join(a["path"]) for a in backfill["assetSelection"]]
         return answer
-
-    def backfill_status(self, backfill_id: str) -> str:
-        return self.query(
-            """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
-                 ... on PartitionBackfill { status } } }""",
-            id=backfill_id,
-        )["partitionBackfillOrError"]["status"]
 
     def launch_run(self, assets: list[str], partition: str) -> str:
         """One run materializing ``assets`` for one partition (the UI's "Materialize"); its id."""
