@@ -41,8 +41,8 @@ defs = dg.Definitions(
         model_quality_report,
     ],
     asset_checks=quality_checks,
-    # One process per run: the multiprocess executor costs ~1.4 s per step (DESIGN.md), and one
-    # Spark session per run is the rule.
+    # One process per run: the multiprocess executor costs ~1.4 s per step (bench/README.md),
+    # and one Spark session per run is the rule.
     executor=dg.in_process_executor,
     jobs=[full_retrain_job, hourly_training_job],
     schedules=[hourly_training_schedule, daily_full_retrain_schedule],

@@ -1,4 +1,4 @@
-"""The transaction contract (DESIGN.md) and its validation, shared by every source.
+"""The transaction contract (docs/contracts.md) and its validation, shared by every source.
 
 A record either becomes a `Transaction` or raises `InvalidRecord` whose message says what is wrong;
 sources route the latter to the dead-letter collection instead of dropping it.

@@ -1,4 +1,4 @@
-"""Client of the partner's label API (contract: DESIGN.md, ``GET <url>?cursor=<c>``).
+"""Client of the partner's label API (contract: docs/contracts.md, ``GET <url>?cursor=<c>``).
 
 Every request has a timeout; connection errors and 429/5xx answers are retried with exponential
 backoff a bounded number of times, then raise ``LabelApiUnavailable`` saying what to check. The

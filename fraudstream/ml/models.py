@@ -3,13 +3,11 @@
 - random forest (100 trees, depth 10): an update keeps the trees' structure and refreshes their
   leaves' class frequencies with the new rows (online bagging: each row weighted Poisson(1) per
   tree, as a bootstrap would), older statistics fading so a leaf's weight stays that of the full
-  fit's window. Trees trained on an hour's few hundred rows were weak: replacing 20 trees an
-  hour with them left, after five hours, a forest of such trees;
+  fit's window (an hour's few hundred rows are too few to grow good trees on);
 - gradient boosting (``HistGradientBoostingClassifier``, ~75x faster to fit than the classic one at
   similar quality): new rows wait in the model until they make a chunk of 5 % of the full fit's
-  window, then add boosting iterations fitted to the chunk's residuals. Iterations fitted to each
-  hour's few hundred rows (a handful of frauds, weighted ~100x) overfit them: after 24 such
-  updates the model's Average Precision fell from 0.65 to 0.42;
+  window, then add boosting iterations fitted to the chunk's residuals (iterations fitted to an
+  hour's handful of frauds overfit them);
 - logistic regression (standardisation + ``SGDClassifier`` with log loss): an update is a
   ``partial_fit`` pass over the new data, the scaler's statistics updated first.
 
@@ -18,9 +16,9 @@ rare class would otherwise get few useful splits — and its probabilities are m
 real fraud rate (prior-shift correction: odds x frauds/genuine seen in training), so the three
 probabilities the ensemble averages are on one scale. The forest and the logistic regression train
 unweighted: on the handbook protocol, weighting them lowered their Average Precision by 0.05-0.1
-and the ensemble's with it (bench/quality.py; docs/architecture.md has the numbers). All fits
+and the ensemble's with it (bench/quality.py; bench/README.md has the numbers). All fits
 run with BLAS/OpenMP pinned to the given thread count: competing thread pools on two cores slowed
-one fit 40x (DESIGN.md).
+one fit 40x (bench/README.md, platform facts).
 """
 
 from __future__ import annotations
@@ -93,9 +91,8 @@ class FraudModels:
                 n_jobs=p.threads,
                 random_state=p.seed,
             ).fit(features, labels)
-            # Predict in one thread: two threads add the trees' votes under a lock in arbitrary
-            # order, so the same rows scored twice differed in the last bit. Same speed measured
-            # on 200,000 rows (0.093 s vs 0.091 s).
+            # Predict in one thread: two threads add the trees' votes in arbitrary order, and the
+            # same rows scored twice must score the same (no slower on 200,000 rows).
             forest.set_params(n_jobs=1)
             boosting = HistGradientBoostingClassifier(
                 max_iter=p.boosting_iterations,

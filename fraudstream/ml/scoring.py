@@ -1,4 +1,4 @@
-"""Scoring a range of windows with the ensemble and storing the results (contracts: DESIGN.md).
+"""Scoring a range of windows with the ensemble and storing the results (docs/contracts.md).
 
 Each window is scored by the version ``rescoring.best_for_window`` chooses among the promoted ones
 (its data precedes the window, or the oldest one, recorded). Writes are idempotent: a window's

@@ -1,4 +1,4 @@
-"""The ``fraudstream`` command line (contract: DESIGN.md)."""
+"""The ``fraudstream`` command line (contract: docs/contracts.md)."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ import dagster as dg
 
 from fraudstream import config
 from fraudstream.reporting.excel_export import export_day
+from fraudstream.reporting.reports import markdown_table
 from fraudstream.windows import TimeRange
 from pipeline.automation import export_refresh
 from pipeline.keys import ENSEMBLE_PREDICTIONS, TRANSACTIONS
@@ -16,8 +17,7 @@ from pipeline.resources import MongoResource
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     # Today's partition exists while the day fills; its later windows do not exist yet, and an
-    # automation backfill that includes it must not fail on them (it did, taking the features
-    # requested in the same backfill down with it).
+    # automation backfill that includes it must not fail on them.
     deps=[
         dg.AssetDep(asset, partition_mapping=DAY_SO_FAR)
         for asset in (TRANSACTIONS, ENSEMBLE_PREDICTIONS)
@@ -39,10 +39,13 @@ def excel_export(context: dg.AssetExecutionContext, mongo: MongoResource) -> dg.
             exported.append(
                 export_day(store, config.export_dir() / day, TimeRange(window.start, window.end))
             )
-    rows = "\n".join(
-        f"| {day} | {name} | {file.rows} | {file.sheets} |"
-        for day, export in zip(context.partition_keys, exported, strict=True)
-        for name, file in export.files.items()
+    files = markdown_table(
+        ["day", "workbook", "rows", "sheets"],
+        [
+            [day, name, file.rows, file.sheets]
+            for day, export in zip(context.partition_keys, exported, strict=True)
+            for name, file in export.files.items()
+        ],
     )
     last = exported[-1]
     return dg.MaterializeResult(
@@ -55,8 +58,6 @@ def excel_export(context: dg.AssetExecutionContext, mongo: MongoResource) -> dg.
                 sorted({f"v{v}" for e in exported for v in e.model_versions})
             )
             or "none",
-            "files": dg.MetadataValue.md(
-                "| day | workbook | rows | sheets |\n|---|---|---|---|\n" + rows
-            ),
+            "files": dg.MetadataValue.md(files),
         }
     )

@@ -8,6 +8,7 @@ import dagster as dg
 from fraudstream.ingest.batch_files import load_batch_files
 from fraudstream.ingest.landing import describe
 from fraudstream.ingest.transactions import IngestReport, ingest_range
+from fraudstream.reporting.reports import markdown_table
 from fraudstream.windows import TimeRange
 from pipeline.owners import DATA_ENGINEERING
 from pipeline.partitions import ten_minute_partitions
@@ -90,27 +91,22 @@ def ingest_metadata(report: IngestReport) -> dict[str, Any]:
     if report.expired_but_kept:
         metadata["expired_from_topic"] = True
     if len(report.per_window) > 1:
-        rows = "\n".join(f"| {key} | {n} |" for key, n in sorted(report.per_window.items()))
         metadata["per_window"] = dg.MetadataValue.md(
-            f"| window | transactions |\n|---|---|\n{rows}"
+            markdown_table(["window", "transactions"], sorted(report.per_window.items()))
         )
     if report.dead_letter_reasons:
-        rows = "\n".join(f"| {k} | {n} |" for k, n in report.dead_letter_reasons.most_common(20))
         metadata["dead_letter_reasons"] = dg.MetadataValue.md(
-            f"| reason | count |\n|---|---|\n{rows}"
+            markdown_table(["reason", "count"], report.dead_letter_reasons.most_common(20))
         )
     return metadata
 
 
 def _offsets_table(report: IngestReport) -> str:
-    lines = [
-        "| partition | first offset | next offset | records read | committed |",
-        "|---|---|---|---|---|",
-    ]
-    for partition, scan in sorted(report.scans.items()):
-        committed = report.committed.get(partition, "unchanged")
-        lines.append(
-            f"| {partition} | {scan.first_offset} | {scan.next_offset} | {scan.records_read} "
-            f"| {committed} |"
-        )
-    return "\n".join(lines)
+    return markdown_table(
+        ["partition", "first offset", "next offset", "records read", "committed"],
+        [
+            [partition, scan.first_offset, scan.next_offset, scan.records_read,
+             report.committed.get(partition, "unchanged")]
+            for partition, scan in sorted(report.scans.items())
+        ],
+    )  # fmt: skip

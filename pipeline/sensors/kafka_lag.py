@@ -8,6 +8,7 @@ import dagster as dg
 
 from fraudstream import config
 from fraudstream.ingest.lag import TopicLag, topic_lag, windows_to_ingest
+from fraudstream.reporting.reports import markdown_table
 from fraudstream.windows import partition_key, window_of_key
 from pipeline.keys import RANGE_END, RANGE_START, TRANSACTIONS, TRIGGER
 from pipeline.partitions import ten_minute_partitions
@@ -101,11 +102,14 @@ def _cursor(requested_until: datetime | None, ends: dict[str, int], moved_at: da
 
 
 def _observation(lag: TopicLag) -> dg.AssetObservation:
-    rows = "\n".join(
-        f"| {p.partition} | {p.end} | {p.committed if p.committed is not None else '-'} | "
-        f"{p.lag} | {p.newest.isoformat() if p.newest else '-'} |"
-        for p in lag.partitions
-    )
+    partitions = markdown_table(
+        ["partition", "end", "committed", "lag", "newest record"],
+        [
+            [p.partition, p.end, "-" if p.committed is None else p.committed, p.lag,
+             p.newest.isoformat() if p.newest else "-"]
+            for p in lag.partitions
+        ],
+    )  # fmt: skip
     watermark = lag.watermark
     return dg.AssetObservation(
         asset_key=TRANSACTIONS,
@@ -115,10 +119,7 @@ def _observation(lag: TopicLag) -> dg.AssetObservation:
             "watermark_age_s": round((datetime.now(watermark.tzinfo) - watermark).total_seconds())
             if watermark
             else -1,
-            "partitions": dg.MetadataValue.md(
-                "| partition | end | committed | lag | newest record |\n|---|---|---|---|---|\n"
-                + rows
-            ),
+            "partitions": dg.MetadataValue.md(partitions),
         },
     )
 

@@ -44,7 +44,7 @@ def label_times(frame: pd.DataFrame, delay: timedelta) -> pd.Series:
 
 
 class TransactionPublisher:
-    """Publishes transaction frames to the topic (contract of DESIGN.md). Use as a context manager.
+    """Publishes transaction frames to the topic (docs/contracts.md). Use as a context manager.
 
     Delivery: at-least-once (``acks=all`` with retries); the consumer side is idempotent.
     """

@@ -1,4 +1,4 @@
-"""The simulated partner's REST label API (contract: DESIGN.md).
+"""The simulated partner's REST label API (contract: docs/contracts.md).
 
 ``GET /labels?cursor=<c>&limit=<n>`` returns ``{"items": [...], "next_cursor": str | null}``;
 ``next_cursor`` is null when nothing new is available (keep the old cursor and ask again later).
