@@ -198,11 +198,11 @@ def training_table(stack: StackRecord, days: int, tx_per_day: int) -> None:
     store_rows(history)
     registry, policy = ModelRegistry(store), TrainingPolicy()
     started = time.perf_counter()
-    full = checked(train_step(store, registry, FEATURE_COLUMNS, end, policy, full=True))
+    full = checked(train_step(store, registry, end, policy, full=True))
     full_seconds = time.perf_counter() - started
     store_rows(new_hour)
     started = time.perf_counter()
-    update = train_step(store, registry, FEATURE_COLUMNS, end + timedelta(hours=1), policy).version
+    update = train_step(store, registry, end + timedelta(hours=1), policy).version
     update_seconds = time.perf_counter() - started
     store.close()
     settle = policy.settle.total_seconds()

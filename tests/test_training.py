@@ -13,6 +13,7 @@ from fraudstream.store.mongo import MongoStore
 COLUMNS = ["a", "b", "c"]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 POLICY = TrainingPolicy(
+    feature_columns=COLUMNS,
     params=TrainingParams(trees=20, boosting_iterations=20, min_labels=100),
     gate=GatePolicy(min_frauds=30, resamples=50),
     settle=timedelta(0),
@@ -61,7 +62,7 @@ def test_the_first_step_fits_in_full_and_later_steps_update_with_new_rows_only(
     registry = ModelRegistry(store)
     add_rows(store, T0, hours=10, per_hour=400, seed=1)
 
-    first = train_step(store, registry, COLUMNS, T0 + timedelta(hours=10), POLICY).version
+    first = train_step(store, registry, T0 + timedelta(hours=10), POLICY).version
     assert (first.version, first.kind, first.parent, first.promoted) == (1, "full", None, True)
     assert first.rows == 4_000  # evaluated on its newest 30 frauds' rows, then fitted on all
     assert first.metrics["holdout"]["frauds"] == 30
@@ -73,7 +74,7 @@ def test_the_first_step_fits_in_full_and_later_steps_update_with_new_rows_only(
     )
 
     add_rows(store, T0 + timedelta(hours=10), hours=2, per_hour=400, seed=2)
-    second = train_step(store, registry, COLUMNS, T0 + timedelta(hours=12), POLICY).version
+    second = train_step(store, registry, T0 + timedelta(hours=12), POLICY).version
     assert (second.version, second.kind, second.parent) == (2, "incremental", 1)
     assert second.rows == 800  # only what arrived since version 1
     assert second.trained_from >= T0 + timedelta(hours=10)
@@ -82,20 +83,20 @@ def test_the_first_step_fits_in_full_and_later_steps_update_with_new_rows_only(
     assert second.promoted and "promoted by rule" in second.decision
     assert second.gate["frauds"] == second.frauds
 
-    full = train_step(store, registry, COLUMNS, T0 + timedelta(hours=12), POLICY, full=True)
+    full = train_step(store, registry, T0 + timedelta(hours=12), POLICY, full=True)
     assert full.version.kind == "full" and full.version.rows == 4_800
 
 
 def test_full_refits_follow_the_data_not_the_clock(store: MongoStore) -> None:
     registry = ModelRegistry(store)
     add_rows(store, T0, hours=4, per_hour=400, seed=1)
-    first = train_step(store, registry, COLUMNS, T0 + timedelta(hours=4), POLICY).version
+    first = train_step(store, registry, T0 + timedelta(hours=4), POLICY).version
     assert first.kind == "full"
 
     # Four more hours double the rows and the frauds since the full fit: a refit, judged
     # against version 1 on rows it never saw.
     add_rows(store, T0 + timedelta(hours=4), hours=4, per_hour=400, seed=2)
-    refit = train_step(store, registry, COLUMNS, T0 + timedelta(hours=8), POLICY).version
+    refit = train_step(store, registry, T0 + timedelta(hours=8), POLICY).version
     assert (refit.kind, refit.parent, refit.rows) == ("full", None, 3_200)
     assert "since the full fit v1" in refit.fit_reason
     assert refit.gate["incumbent"] == 1 and refit.gate["frauds"] >= 30
@@ -104,34 +105,34 @@ def test_full_refits_follow_the_data_not_the_clock(store: MongoStore) -> None:
 
     # A little more data within the day: an update of the refit.
     add_rows(store, T0 + timedelta(hours=8), hours=1, per_hour=400, seed=3)
-    update = train_step(store, registry, COLUMNS, T0 + timedelta(hours=9), POLICY).version
+    update = train_step(store, registry, T0 + timedelta(hours=9), POLICY).version
     assert (update.kind, update.full_fit_version) == ("incremental", refit.version)
 
     # A day of data time after the refit, even a small hour of data refits.
     add_rows(store, T0 + timedelta(hours=32), hours=1, per_hour=400, seed=4)
-    daily = train_step(store, registry, COLUMNS, T0 + timedelta(hours=33), POLICY).version
+    daily = train_step(store, registry, T0 + timedelta(hours=33), POLICY).version
     assert daily.kind == "full" and "data time" in daily.fit_reason
 
     # An update, then a pause in the labels: the lineage is refitted once, then training waits
     # (a day of data time without new labelled rows is no reason to refit the same data).
     add_rows(store, T0 + timedelta(hours=33), hours=1, per_hour=400, seed=5)
-    update = train_step(store, registry, COLUMNS, T0 + timedelta(hours=34), POLICY).version
+    update = train_step(store, registry, T0 + timedelta(hours=34), POLICY).version
     assert update.kind == "incremental"
-    pause = train_step(store, registry, COLUMNS, T0 + timedelta(hours=35), POLICY).version
+    pause = train_step(store, registry, T0 + timedelta(hours=35), POLICY).version
     assert pause.kind == "full" and "consolidating its lineage" in pause.fit_reason
     assert pause.promoted and "nothing new to compare on" in pause.decision
     assert pause.data_until == update.data_until
     for hours in (36, 70):
-        waiting = train_step(store, registry, COLUMNS, T0 + timedelta(hours=hours), POLICY)
+        waiting = train_step(store, registry, T0 + timedelta(hours=hours), POLICY)
         assert waiting.version is None and "new since version" in waiting.skipped
 
 
 def test_too_little_new_data_is_a_clear_skip(store: MongoStore) -> None:
     registry = ModelRegistry(store)
-    outcome = train_step(store, registry, COLUMNS, T0, POLICY)
+    outcome = train_step(store, registry, T0, POLICY)
     assert outcome.version is None and "no labelled transactions" in outcome.skipped
     add_rows(store, T0, hours=1, per_hour=40, seed=3)
-    outcome = train_step(store, registry, COLUMNS, T0 + timedelta(hours=1), POLICY)
+    outcome = train_step(store, registry, T0 + timedelta(hours=1), POLICY)
     assert outcome.version is None
     assert "fewer than the 100" in outcome.skipped or "no fraud" in outcome.skipped
     assert registry.latest() is None
@@ -154,7 +155,7 @@ def test_an_update_takes_late_labels_and_late_features_of_older_transactions(
     # ...and these transactions were labelled before their features were computed.
     early_labels = [f"early-{i}" for i in range(200)]
     label(store, early_labels, np.arange(200) % 10 == 0)
-    first = train_step(store, registry, COLUMNS, T0 + timedelta(hours=10), POLICY).version
+    first = train_step(store, registry, T0 + timedelta(hours=10), POLICY).version
     assert first.rows == 4_000
 
     label(store, unlabelled, verdicts_of(store, unlabelled))
@@ -164,14 +165,14 @@ def test_an_update_takes_late_labels_and_late_features_of_older_transactions(
         for i, tid in enumerate(early_labels)
     )  # fmt: skip
     add_rows(store, T0 + timedelta(hours=10), hours=1, per_hour=400, seed=5)
-    second = train_step(store, registry, COLUMNS, T0 + timedelta(hours=11), POLICY).version
+    second = train_step(store, registry, T0 + timedelta(hours=11), POLICY).version
     assert (second.kind, second.parent) == ("incremental", 1)
     assert second.rows == 300 + 200 + 400  # late labels + late features + the new hour
 
-    again = train_step(store, registry, COLUMNS, T0 + timedelta(hours=11), POLICY)
+    again = train_step(store, registry, T0 + timedelta(hours=11), POLICY)
     assert again.version is None and "already covered by version 2" in again.skipped
     # No new labels after an update: the lineage is consolidated into a full fit, once.
-    pause = train_step(store, registry, COLUMNS, T0 + timedelta(hours=12), POLICY).version
+    pause = train_step(store, registry, T0 + timedelta(hours=12), POLICY).version
     assert (pause.kind, pause.rows) == ("full", 4_000 + 900)
-    idle = train_step(store, registry, COLUMNS, T0 + timedelta(hours=13), POLICY)
+    idle = train_step(store, registry, T0 + timedelta(hours=13), POLICY)
     assert idle.version is None and f"new since version {pause.version}" in idle.skipped

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from fraudstream.features.contract import FEATURE_COLUMNS
 from fraudstream.ml.lifecycle import (
     FullFit,
     GatePolicy,
@@ -45,6 +46,7 @@ class TrainingPolicy:
     # is only risky for weeks), and the oldest stored rows lack the 30-37 days of history their
     # features need. None: all of history.
     full_fit_window: timedelta | None = timedelta(days=30)
+    feature_columns: list[str] = field(default_factory=lambda: list(FEATURE_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,6 @@ class TrainingOutcome:
 def train_step(
     store: MongoStore,
     registry: ModelRegistry,
-    columns: list[str],
     until: datetime,
     policy: TrainingPolicy,
     *,
@@ -78,6 +79,7 @@ def train_step(
     ``full_fit_window`` of the cut when asked (``full``), when nothing is promoted, when the
     refit policy says the data has grown enough since the last full fit, or once when no new
     labels came and the promoted version is an update (its lineage consolidated)."""
+    columns = policy.feature_columns
     store.ensure_indexes(TRANSACTION_FEATURES, LABELS)
     parent = registry.latest()
     if parent is not None and not full and until <= parent.trained_until:

@@ -7,7 +7,6 @@ from typing import Any
 
 import dagster as dg
 
-from fraudstream.features.contract import FEATURE_COLUMNS
 from fraudstream.ml.lifecycle import GatePolicy, RefitPolicy
 from fraudstream.ml.models import TrainingParams
 from fraudstream.ml.registry import ModelRegistry, ModelVersion
@@ -71,9 +70,7 @@ def fraud_models(
     until = context.partition_time_window.end
     with mongo.store() as store:
         registry = ModelRegistry(store)
-        outcome = train_step(
-            store, registry, FEATURE_COLUMNS, until, config.policy(), full=config.full_retrain
-        )
+        outcome = train_step(store, registry, until, config.policy(), full=config.full_retrain)
     if outcome.version is None:
         context.log.warning(f"training skipped: {outcome.skipped}")
         return dg.MaterializeResult(metadata={"skipped": outcome.skipped})
