@@ -31,7 +31,7 @@ from fraudstream.tooling.stack.embedded import EmbeddedStack
 from fraudstream.tooling.stack.processes import is_running
 from fraudstream.windows import window_start
 from tests.helpers.browser import CHROMIUM, chromium_page, expand_all_groups, screenshot
-from tests.helpers.dagster_ui import backfill_status, sensor_status
+from tests.helpers.dagster_ui import backfill_status, latest_metadata_labels, sensor_status
 from tests.helpers.waiting import wait_for
 
 pytestmark = [
@@ -175,7 +175,17 @@ def test_the_ui_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
         expect(lag_chart).to_be_visible()
         screenshot(page, "kafka-lag")
 
-        # The day's quality report with its precision-recall curves.
+        # The day's quality report with its precision-recall curves, once a refresh (at most one
+        # per export tick) has measured the day's labelled frauds.
+        wait_for(
+            lambda: (
+                "ensemble_average_precision"
+                in latest_metadata_labels(demo.api, "model_quality_report")
+            ),
+            300,
+            "a quality report with measured metrics",
+            poll=10,
+        )
         page.goto("/assets/model_quality_report")
         page.get_by_text("ensemble_average_precision").first.wait_for()
         screenshot(page, "quality-report")

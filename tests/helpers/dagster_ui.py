@@ -21,3 +21,14 @@ def backfill_status(api: DagsterApi, backfill_id: str) -> str:
              ... on PartitionBackfill { status } } }""",
         id=backfill_id,
     )["partitionBackfillOrError"]["status"]
+
+
+def latest_metadata_labels(api: DagsterApi, asset: str) -> set[str]:
+    """The metadata labels of the asset's latest materialization (empty before the first)."""
+    answer = api.query(
+        """query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { ... on Asset {
+             assetMaterializations(limit: 1) { metadataEntries { label } } } } }""",
+        key={"path": [asset]},
+    )["assetOrError"]
+    materializations = answer.get("assetMaterializations") or []
+    return {entry["label"] for m in materializations for entry in m["metadataEntries"]}
