@@ -62,6 +62,19 @@ def allowed_lateness() -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def late_horizon() -> timedelta:
+    """How long after its window a late record is still stored in it
+    (``FRAUDSTREAM_LATE_HORIZON_HOURS``, default a week); older ones are dead-lettered."""
+    raw = env("LATE_HORIZON_HOURS", "168")
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = -1.0
+    if hours < 0:
+        raise ValueError(f"FRAUDSTREAM_LATE_HORIZON_HOURS={raw!r} must be a non-negative number")
+    return timedelta(hours=hours)
+
+
 def idle_close() -> timedelta:
     """How long the topic may stand still before its newest window counts as closed
     (``FRAUDSTREAM_IDLE_CLOSE_SECONDS``, default: the allowed lateness)."""

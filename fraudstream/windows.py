@@ -11,6 +11,8 @@ WINDOW = timedelta(minutes=10)
 # so the keys written to MongoDB are exactly the keys the UI shows.
 PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_MS = (datetime(1, 1, 2, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
+_MAX_MS = (datetime(9999, 12, 30, tzinfo=UTC) - _EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,9 @@ def to_millis(moment: datetime) -> int:
 
 
 def from_millis(millis: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=millis)
+    """The UTC time of epoch milliseconds; a timestamp beyond what a datetime holds (a record
+    stamped in the year 300,000) is clamped to the representable range instead of raising."""
+    return _EPOCH + timedelta(milliseconds=min(max(millis, _MIN_MS), _MAX_MS))
 
 
 def window_start(moment: datetime) -> datetime:

@@ -9,7 +9,8 @@ from kafka import KafkaAdminClient, KafkaProducer
 from fraudstream.config import StackRecord
 from fraudstream.ingest.kafka_admin import ensure_topic
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
-from fraudstream.ingest.transactions import IngestReport, WindowExpired, ingest_range
+from fraudstream.ingest.report import IngestReport
+from fraudstream.ingest.transactions import WindowExpired, ingest_range
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import WINDOW, TimeRange, parse_utc, window_of_key, window_start
 from tests.helpers.producing import RecordProducer, tx
@@ -83,7 +84,7 @@ BAD_RECORDS = [
     b"[1, 2, 3]",
     None,
     b'{"transaction_id": "x1", "customer_id": "C", "terminal_id": "T", "tx_amount": 1}',
-    b'{"transaction_id": 7, "tx_datetime": "2026-11-23T10:01:00Z", "customer_id": "C",'
+    b'{"transaction_id": true, "tx_datetime": "2026-11-23T10:01:00Z", "customer_id": "C",'
     b' "terminal_id": "T", "tx_amount": 1}',
     b'{"transaction_id": "x3", "tx_datetime": "2026-11-23T10:01:00Z", "customer_id": "C",'
     b' "terminal_id": "T", "tx_amount": -5}',

@@ -4,12 +4,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from fraudstream.ingest.kafka_source import PartitionExtent
-from fraudstream.ingest.lag import TopicLag, WindowRange, topic_lag, windows_to_ingest
+from fraudstream.ingest.lag import (
+    TopicLag,
+    WindowRange,
+    late_sweep,
+    topic_lag,
+    windows_to_ingest,
+)
 from fraudstream.windows import to_millis
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 L = timedelta(minutes=5)
 MINUTE = timedelta(minutes=1)
+NOW = T0 + timedelta(days=1)  # the wall clock: after every record of these tests
 
 
 def lag_at(newest: list[datetime], first: datetime, committed: int | None = 0) -> TopicLag:
@@ -21,6 +28,7 @@ def lag_at(newest: list[datetime], first: datetime, committed: int | None = 0) -
         dict.fromkeys(extents, committed),
         {p: to_millis(first) for p in extents},
         L,
+        NOW,
     )
 
 
@@ -60,7 +68,7 @@ def test_nothing_unconsumed_means_nothing_to_do() -> None:
 
 def test_an_idle_topic_closes_the_window_of_its_newest_record() -> None:
     extents = {0: PartitionExtent(0, 0, 10, to_millis(T0 + 29 * MINUTE))}
-    lag = topic_lag(extents, {0: 0}, {0: to_millis(T0)}, L, idle=True)
+    lag = topic_lag(extents, {0: 0}, {0: to_millis(T0)}, L, NOW, idle=True)
     assert lag.watermark == T0 + 30 * MINUTE
     assert windows_to_ingest(lag, None, [], T0) == [WindowRange(T0, T0 + 30 * MINUTE)]
 
@@ -69,9 +77,9 @@ def test_windows_after_the_last_request_follow_even_when_the_scan_consumed_them(
     # The last ingestion's scan read past its range (offsets committed to the end: lag 0), and
     # the stream stopped: the remaining window is requested once the topic is idle.
     extents = {0: PartitionExtent(0, 0, 10, to_millis(T0 + 29 * MINUTE))}
-    busy = topic_lag(extents, {0: 10}, {}, L)
+    busy = topic_lag(extents, {0: 10}, {}, L, NOW)
     assert windows_to_ingest(busy, T0 + 20 * MINUTE, [], T0) == []
-    idle = topic_lag(extents, {0: 10}, {}, L, idle=True)
+    idle = topic_lag(extents, {0: 10}, {}, L, NOW, idle=True)
     assert windows_to_ingest(idle, T0 + 20 * MINUTE, [], T0) == [
         WindowRange(T0 + 20 * MINUTE, T0 + 30 * MINUTE)
     ]
@@ -83,5 +91,31 @@ def test_materialized_windows_are_read_only_once_a_window_has_closed() -> None:
         yield T0
 
     extents = {0: PartitionExtent(0, 0, 10, to_millis(T0 + 29 * MINUTE))}
-    busy = topic_lag(extents, {0: 10}, {}, L)
+    busy = topic_lag(extents, {0: 10}, {}, L, NOW)
     assert windows_to_ingest(busy, T0 + 20 * MINUTE, materialized(), T0) == []
+
+
+def test_a_record_stamped_in_the_future_does_not_close_windows_early() -> None:
+    # One partition's tail is stamped 2099 (a broken producer clock): the watermark stays at the
+    # wall clock minus the lateness instead of closing every window up to 2099.
+    far_future = datetime(2099, 1, 1, tzinfo=UTC)
+    lag = lag_at([far_future, far_future], T0)
+    assert lag.watermark == NOW - L
+    assert lag.partitions[0].newest == NOW
+
+
+def test_late_records_at_the_end_of_an_idle_topic_are_swept_by_the_newest_window() -> None:
+    extents = {0: PartitionExtent(0, 0, 100, to_millis(T0 + 50 * MINUTE))}
+    requested_until = T0 + 60 * MINUTE
+    # Offsets 90-99 were appended after every window was requested; they are stamped 08:05.
+    late = topic_lag(extents, {0: 90}, {0: to_millis(T0 + 5 * MINUTE)}, L, NOW, idle=True)
+    assert windows_to_ingest(late, requested_until, [], T0) == []
+    assert late_sweep(late, requested_until) == WindowRange(T0 + 50 * MINUTE, requested_until)
+    # Not idle: the stream goes on, and the next window's scan meets them anyway.
+    busy = topic_lag(extents, {0: 90}, {0: to_millis(T0 + 5 * MINUTE)}, L, NOW)
+    assert late_sweep(busy, requested_until) is None
+    # Nothing unconsumed, or unconsumed records of windows not requested yet: no sweep.
+    done = topic_lag(extents, {0: 100}, {}, L, NOW, idle=True)
+    assert late_sweep(done, requested_until) is None
+    ahead = topic_lag(extents, {0: 90}, {0: to_millis(T0 + 65 * MINUTE)}, L, NOW, idle=True)
+    assert late_sweep(ahead, requested_until) is None

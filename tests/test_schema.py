@@ -4,10 +4,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fraudstream.ingest.schema import (
+    MAX_DEAD_LETTER_PAYLOAD,
+    MAX_RECORD_BYTES,
     InvalidRecord,
+    check_event_time,
     check_lateness,
+    dead_letter_payload,
     parse_transaction_json,
     transaction_from_fields,
+    transaction_id_of,
 )
 from fraudstream.windows import to_millis
 
@@ -62,6 +67,16 @@ def test_an_integer_amount_and_a_naive_time_are_accepted() -> None:
         (payload(tx_datetime="yesterday"), "not an ISO-8601"),
         (payload(tx_datetime=1700000000), "'tx_datetime' must be an ISO-8601 string"),
         (payload(tx_datetime=...), "'tx_datetime' is missing"),
+        # Parses, but MongoDB could not store it: rejected instead of failing the batch's write.
+        (payload(extra=2**63), "integer beyond 64 bits"),
+        (payload(extra=-(2**63) - 1), "integer beyond 64 bits"),
+        (payload(extra={"deep": [2**64]}), "integer beyond 64 bits"),
+        (payload(extra=1) .replace(b'"extra": 1', b'"extra": 18446744073709551616'),
+         "integer beyond 64 bits"),
+        (payload(extra={"a\u0000b": 1}), "NUL character"),
+        (payload(**{"bad\u0000key": 1}), "NUL character"),
+        (b'{"extra": ' + b"[" * 40 + b"]" * 40 + b", " + payload()[1:], "nests deeper"),
+        (payload(blob="x" * MAX_RECORD_BYTES), "byte limit"),
     ],
 )  # fmt: skip
 def test_every_kind_of_bad_record_is_rejected_with_its_reason(
@@ -91,3 +106,54 @@ def test_event_time_must_be_within_the_allowed_lateness_of_the_record_time(
     else:
         with pytest.raises(InvalidRecord, match="allowed lateness"):
             check_lateness(tx, record_ms, timedelta(minutes=5))
+
+
+def test_values_mongodb_can_hold_are_kept_at_their_limits() -> None:
+    tx = parse_transaction_json(
+        payload(big=2**63 - 1, small=-(2**63), real=1.5e19, nested=[[{"k": 1}]], dotted={"a.b": 1})
+    )
+    assert tx.extra["big"] == 2**63 - 1 and tx.extra["real"] == 1.5e19
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalised"),
+    [(" t1 ", "t1"), (7, "7"), ("cafe\u0301", "caf\u00e9"), ("t-\u00e9", "t-\u00e9")],
+)
+def test_transaction_ids_are_normalised_the_same_way_for_transactions_and_labels(
+    raw: object, normalised: str
+) -> None:
+    assert transaction_id_of(raw) == normalised
+    assert parse_transaction_json(payload(transaction_id=raw)).transaction_id == normalised
+
+
+@pytest.mark.parametrize("raw", [True, 1.5, None, "  "])
+def test_a_transaction_id_that_is_not_text_or_an_integer_is_rejected(raw: object) -> None:
+    with pytest.raises(InvalidRecord, match="transaction_id"):
+        transaction_id_of(raw)
+
+
+@pytest.mark.parametrize(
+    ("moment", "reason"),
+    [
+        (datetime(2025, 12, 31, 23, 59, tzinfo=UTC), "before the first partition"),
+        (datetime(2099, 1, 1, tzinfo=UTC), "in the future"),
+        (datetime(2026, 11, 23, 10, tzinfo=UTC), None),
+    ],
+)
+def test_an_event_time_no_window_can_hold_is_rejected(moment: datetime, reason: str | None) -> None:
+    tx = parse_transaction_json(payload(tx_datetime=moment.isoformat()))
+    earliest, latest = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC)
+    if reason is None:
+        check_event_time(tx, earliest, latest)
+    else:
+        with pytest.raises(InvalidRecord, match=reason):
+            check_event_time(tx, earliest, latest)
+
+
+def test_a_dead_letter_keeps_a_bounded_payload_and_says_how_big_it_was() -> None:
+    assert dead_letter_payload(b'{"a": 1}') == {"payload": '{"a": 1}'}
+    assert dead_letter_payload(b"\xff\xfe") == {"payload": b"\xff\xfe"}
+    assert dead_letter_payload(None) == {"payload": None}
+    huge = dead_letter_payload("é" * MAX_DEAD_LETTER_PAYLOAD)
+    assert huge["payload_truncated"] and huge["payload_bytes"] == 2 * MAX_DEAD_LETTER_PAYLOAD
+    assert len(huge["payload"].encode()) <= MAX_DEAD_LETTER_PAYLOAD

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +13,7 @@ from fraudstream.config import StackRecord
 from fraudstream.store.mongo import MongoStore
 from pipeline.assets.ingestion import transactions
 from pipeline.partitions import daily_partitions, hourly_partitions, ten_minute_partitions
-from tests.helpers.producing import RecordProducer, publish_hour
+from tests.helpers.producing import HOUR_START, RecordProducer, publish_hour, tx
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +39,37 @@ def test_a_partition_materializes_with_its_metadata_and_twice_changes_no_counts(
     assert metadata["replaced"].value == 20
     assert "| partition |" in metadata["offsets"].value
     assert metadata["records_per_s"].value > 0
+
+
+def test_late_records_mark_their_window_updated_so_automation_refreshes_it(
+    producer: RecordProducer, resources: dict[str, object], store: MongoStore
+) -> None:
+    publish_hour(producer)  # 10:00-10:59
+    instance = dg.DagsterInstance.ephemeral()
+    first = "2026-11-23-10:00"
+    dg.materialize([transactions], partition_key=first, resources=resources, instance=instance)
+    for i in range(3):  # stamped 10:01-10:03, sent after the hour's data
+        producer.send_tx(tx(f"late-{i}", HOUR_START + timedelta(minutes=i + 1)), partition=i)
+    producer.flush()
+
+    # The newest window's scan reads to the topic's end, where the late records sit.
+    result = dg.materialize(
+        [transactions], partition_key="2026-11-23-10:50", resources=resources, instance=instance
+    )
+
+    assert (
+        result.asset_materializations_for_node("transactions")[0].metadata["late_arrivals"].value
+        == 3
+    )
+    events = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("transactions"), asset_partitions=[first]),
+        limit=5,
+    ).records
+    assert len(events) == 2  # its own run, then the late records' run
+    late_event = events[0].asset_materialization
+    assert late_event.metadata["late_arrivals"].value == 3
+    assert late_event.metadata["transactions"].value == 20 + 3
+    assert store.collection("transactions").count_documents({"partition_key": first}) == 23
 
 
 def test_a_range_of_partitions_runs_as_one_run(

@@ -213,10 +213,13 @@ class TopicReader:
         end_ms: int,
         extents: dict[int, PartitionExtent],
         starts: dict[int, int] | None = None,
+        latest_ms: int | None = None,
     ) -> tuple[dict[int, PartitionScan], Iterator[list[ConsumerRecord]]]:
         """Records stamped in ``[start_ms, end_ms)`` from every partition, in batches, plus the
         records met on the way that arrived out of order (stamped more than ``max_disorder``
-        before a record ahead of them): the caller decides what they are, not the position.
+        before a record ahead of them) or stamped after ``latest_ms`` (in the future: such a
+        record neither ends the scan nor counts as the partition's newest time): the caller
+        decides what they are, not the position.
 
         Returns the per-partition scan positions (filled in as the iterator is consumed) and the
         iterator. Reads each partition once from its start (``starts``, located if not given) to
@@ -228,7 +231,8 @@ class TopicReader:
             tp.partition: PartitionScan(tp.partition, starts[tp.partition], starts[tp.partition])
             for tp in self._partitions
         }
-        return scans, self._scan_records(start_ms, end_ms, extents, scans)
+        latest = latest_ms if latest_ms is not None else 2**63
+        return scans, self._scan_records(start_ms, end_ms, extents, scans, latest)
 
     def commit(self, positions: dict[int, int], metadata: str) -> dict[int, int]:
         """Commit next-offsets under the group where they move the committed offset forward."""
@@ -255,6 +259,7 @@ class TopicReader:
         end_ms: int,
         extents: dict[int, PartitionExtent],
         scans: dict[int, PartitionScan],
+        latest_ms: int,
     ) -> Iterator[list[ConsumerRecord]]:
         stop_ms = end_ms + self.max_disorder_ms
         active = {
@@ -286,16 +291,20 @@ class TopicReader:
                 scan, end = scans[tp.partition], extents[tp.partition].end
                 batch, finished = [], False
                 for record in records:
-                    if record.offset >= end or record.timestamp >= stop_ms:
+                    stamped = record.timestamp
+                    if record.offset >= end or stop_ms <= stamped <= latest_ms:
                         finished = True
                         break
                     scan.next_offset = record.offset + 1
                     scan.records_read += 1
-                    if start_ms <= record.timestamp < end_ms or (
-                        record.timestamp < scan.newest_timestamp_ms - self.max_disorder_ms
+                    if stamped > latest_ms:
+                        batch.append(record)
+                        continue
+                    if start_ms <= stamped < end_ms or (
+                        stamped < scan.newest_timestamp_ms - self.max_disorder_ms
                     ):
                         batch.append(record)
-                    scan.newest_timestamp_ms = max(scan.newest_timestamp_ms, record.timestamp)
+                    scan.newest_timestamp_ms = max(scan.newest_timestamp_ms, stamped)
                 if finished or scan.next_offset >= end:
                     active.discard(tp)
                     self._consumer.pause(tp)

@@ -67,16 +67,21 @@ def topic_lag(
     committed: dict[int, int | None],
     first_unconsumed_ms: dict[int, int],
     allowed_lateness: timedelta,
+    now: datetime,
     *,
     idle: bool = False,
 ) -> TopicLag:
+    """The lag of every partition. Record times are bounded by ``now``: a record stamped in the
+    future must not close windows whose data has not arrived yet."""
     partitions = [
         PartitionLag(
             partition=p,
             end=extent.end,
             committed=committed.get(p),
-            newest=from_millis(extent.last_timestamp_ms) if extent.last_timestamp_ms else None,
-            first_unconsumed=from_millis(first_unconsumed_ms[p])
+            newest=min(from_millis(extent.last_timestamp_ms), now)
+            if extent.last_timestamp_ms
+            else None,
+            first_unconsumed=min(from_millis(first_unconsumed_ms[p]), now)
             if p in first_unconsumed_ms
             else None,
         )
@@ -135,3 +140,13 @@ def windows_to_ingest(
             extending = True
         window += WINDOW
     return ranges
+
+
+def late_sweep(lag: TopicLag, requested_until: datetime | None) -> WindowRange | None:
+    """The newest requested window again, when the topic is idle and still holds unconsumed
+    records stamped before it: late records appended after every window was ingested. That
+    window's scan reads to the end of each partition and stores them in their own windows."""
+    oldest = lag.oldest_unconsumed
+    if not lag.idle or requested_until is None or oldest is None or oldest >= requested_until:
+        return None
+    return WindowRange(requested_until - WINDOW, requested_until)

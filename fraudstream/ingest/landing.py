@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from fraudstream.ingest.schema import InvalidRecord
+from fraudstream.ingest.schema import InvalidRecord, dead_letter_payload
 from fraudstream.store.collections import LANDING_FILES
 from fraudstream.store.mongo import MongoStore
 
@@ -52,7 +52,7 @@ class LandingFile:
         return {
             "_id": f"file:{self.sha256[:16]}:{row.line}",
             "source": source,
-            "payload": row.raw,
+            **dead_letter_payload(row.raw),
             "position": self.position(row.line),
             "error": str(error),
             "partition_key": None,

@@ -19,7 +19,7 @@ from typing import Any
 
 from fraudstream.batching import batches
 from fraudstream.ingest.landing import LandingFile, read_rows
-from fraudstream.ingest.schema import InvalidRecord
+from fraudstream.ingest.schema import InvalidRecord, transaction_id_of
 from fraudstream.store import UpdateOne
 from fraudstream.store.collections import LABELS
 from fraudstream.store.mongo import MongoStore
@@ -72,11 +72,7 @@ class FileLoad:
 
 def label_from_fields(fields: Mapping[str, Any]) -> Label:
     """Validate a mapping with lower-case names (CSV text or JSON values)."""
-    tid = fields.get("transaction_id")
-    if isinstance(tid, int) and not isinstance(tid, bool):
-        tid = str(tid)  # handbook ids are integers in JSON exports
-    if not isinstance(tid, str) or not tid.strip():
-        raise InvalidRecord(f"transaction_id must be a non-empty string, got {tid!r:.80}")
+    tid = transaction_id_of(fields.get("transaction_id"))  # handbook JSON ids are integers
     verdict = fields.get("tx_fraud")
     fraud = _FRAUD_VALUES.get(str(verdict).strip().lower()) if verdict is not None else None
     if fraud is None:
@@ -90,7 +86,7 @@ def label_from_fields(fields: Mapping[str, Any]) -> Label:
             reported_at = parse_utc(raw_time)
         except ValueError:
             raise InvalidRecord(f"reported_at {raw_time!r} is not an ISO-8601 date-time") from None
-    return Label(tid.strip(), fraud, reported_at)
+    return Label(tid, fraud, reported_at)
 
 
 def store_labels(store: MongoStore, labels: Sequence[Label], source: str) -> LabelWrite:

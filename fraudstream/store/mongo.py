@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import gridfs
 from pymongo import MongoClient, UpdateOne
@@ -47,6 +47,15 @@ _RETRYABLE = (AutoReconnect, NetworkTimeout)
 
 T = TypeVar("T")
 AUTHENTICATION_FAILED = 18  # MongoDB's error code
+
+
+class Upserted(NamedTuple):
+    """What an upsert of transactions did."""
+
+    new: int
+    stored: int  # already stored (updated where they differed)
+    written_ids: frozenset[Any]  # the documents inserted or changed
+    changed_windows: frozenset[str]  # partition keys whose documents were inserted or changed
 
 
 class MongoStore:
@@ -144,8 +153,10 @@ class MongoStore:
 
     def upsert_transactions(
         self, documents: Sequence[dict[str, Any]], run_id: str, *, expect_existing: bool = False
-    ) -> tuple[int, int]:
-        """Upsert transaction documents (each with ``_id``); returns (new, already stored).
+    ) -> Upserted:
+        """Upsert transaction documents (each with ``_id``): how many were new, how many already
+        stored, and the windows whose documents changed (a document that moved window changes
+        both).
 
         New documents are inserted; stored ones are updated only where they differ, so a re-run
         of an unchanged window writes nothing. On a first ingestion the insert goes first and
@@ -154,7 +165,7 @@ class MongoStore:
         (bench/ingest.py). The first ingestion time and run of a document are kept.
         """
         if not documents:
-            return 0, 0
+            return Upserted(0, 0, frozenset(), frozenset())
         first_seen = {"first_ingested_at": datetime.now(UTC), "first_run_id": run_id}
         stored = self._stored_transactions([d["_id"] for d in documents]) if expect_existing else {}
         fresh = [{**doc, **first_seen} for doc in documents if doc["_id"] not in stored]
@@ -166,17 +177,25 @@ class MongoStore:
                 )
             except BulkWriteError as error:
                 stored |= self._stored_transactions(list(_duplicate_ids(error, fresh)))
+        changed = [d for d in documents if d["_id"] in stored and stored[d["_id"]] != d]
         operations = [
             UpdateOne({"_id": doc["_id"]}, {"$set": doc, "$setOnInsert": first_seen}, upsert=True)
-            for doc in documents
-            if doc["_id"] in stored and stored[doc["_id"]] != doc
+            for doc in changed
         ]
         if operations:
             self._retrying(
                 lambda: self.db[TRANSACTIONS].bulk_write(operations, ordered=False),
                 f"update of {len(operations)} transactions",
             )
-        return len(documents) - len(stored), len(stored)
+        windows = {d["partition_key"] for d in documents if d["_id"] not in stored}
+        windows |= {d["partition_key"] for d in changed}
+        windows |= {stored[d["_id"]].get("partition_key") for d in changed} - {None}
+        written = {d["_id"] for d in documents if d["_id"] not in stored} | {
+            d["_id"] for d in changed
+        }
+        return Upserted(
+            len(documents) - len(stored), len(stored), frozenset(written), frozenset(windows)
+        )
 
     def _stored_transactions(self, ids: list[Any]) -> dict[Any, dict[str, Any]]:
         """The stored documents of these ids, without their first-ingestion fields."""

@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from fraudstream import config
-from fraudstream.ingest.lag import TopicLag, topic_lag, windows_to_ingest
+from fraudstream.ingest.lag import (
+    TopicLag,
+    WindowRange,
+    late_sweep,
+    topic_lag,
+    windows_to_ingest,
+)
 from fraudstream.reporting.reports import markdown_table
 from fraudstream.windows import partition_key, window_of_key
 from pipeline.keys import RANGE_END, RANGE_START, TRANSACTIONS, TRIGGER
@@ -23,7 +29,9 @@ KAFKA_LAG_SENSOR_DESCRIPTION = (
     "allowed lateness), records them as an observation of `transactions`, and requests "
     "ingestion of every closed window that may hold unconsumed records and is neither "
     "materialized nor already requested: consecutive windows as one run over the range (up to "
-    "a day each). Windows still within the allowed lateness wait. Off: nothing is requested; "
+    "a day each). Windows still within the allowed lateness wait. When the topic is idle and "
+    "still holds records stamped before the windows requested (late arrivals), the newest "
+    "window is read again so they reach their own windows. Off: nothing is requested; "
     "on again: it resumes from its cursor."
 )
 
@@ -49,7 +57,7 @@ def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) 
     ends = {str(p): extent.end for p, extent in extents.items()}
     moved_at = now if ends != state.get("ends") else datetime.fromisoformat(state["ends_moved_at"])
     idle = now - moved_at >= config.idle_close()
-    lag = topic_lag(extents, committed, first_unconsumed, kafka.allowed_lateness(), idle=idle)
+    lag = topic_lag(extents, committed, first_unconsumed, kafka.allowed_lateness(), now, idle=idle)
     observation = _observation(lag)
     plan = windows_to_ingest(
         lag,
@@ -59,28 +67,41 @@ def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) 
         MAX_WINDOWS_PER_RUN,
     )
     if not plan:
+        sweep = late_sweep(lag, requested_until)
+        if sweep is None:
+            return dg.SensorResult(
+                skip_reason=_why_nothing(lag, requested_until),
+                asset_events=[observation],
+                cursor=_cursor(requested_until, ends, moved_at),
+            )
+        # Late records at the end of an idle topic: the newest window's scan reaches them.
+        request = _request(sweep, f"late-sweep:{partition_key(sweep.start)}:{sum(ends.values())}")
         return dg.SensorResult(
-            skip_reason=_why_nothing(lag, requested_until),
+            run_requests=[request],
             asset_events=[observation],
             cursor=_cursor(requested_until, ends, moved_at),
         )
     requests = [
-        dg.RunRequest(
-            run_key=f"ingest:{partition_key(r.start)}:{partition_key(r.end)}",
-            asset_selection=[TRANSACTIONS],
-            tags={
-                RANGE_START: partition_key(r.start),
-                RANGE_END: ten_minute_partitions.get_partition_key_for_timestamp(
-                    r.end.timestamp() - 1
-                ),
-                TRIGGER: "kafka_lag_sensor",
-                "dagster/max_retries": "2",
-            },
-        )
-        for r in plan
+        _request(r, f"ingest:{partition_key(r.start)}:{partition_key(r.end)}") for r in plan
     ]
     cursor = _cursor(plan[-1].end, ends, moved_at)
     return dg.SensorResult(run_requests=requests, asset_events=[observation], cursor=cursor)
+
+
+def _request(windows: WindowRange, run_key: str) -> dg.RunRequest:
+    """One ingestion run over consecutive windows."""
+    return dg.RunRequest(
+        run_key=run_key,
+        asset_selection=[TRANSACTIONS],
+        tags={
+            RANGE_START: partition_key(windows.start),
+            RANGE_END: ten_minute_partitions.get_partition_key_for_timestamp(
+                windows.end.timestamp() - 1
+            ),
+            TRIGGER: "kafka_lag_sensor",
+            "dagster/max_retries": "2",
+        },
+    )
 
 
 def _materialized_windows(instance: dg.DagsterInstance) -> Iterator[datetime]:
