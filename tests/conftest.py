@@ -86,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # Fixtures that start a service; a test using one (directly or through another fixture) is an
 # integration test, so `pytest -m "not integration"` runs the pure tests alone.
-SERVICE_FIXTURES = {"stack", "api", "spark", "spark_master", "mongod_with_auth"}
+SERVICE_FIXTURES = {"stack", "api", "garbage_api", "spark", "spark_master", "mongod_with_auth"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,5 +1,6 @@
 """Sensors and the schedule evaluated against real services with `build_sensor_context`."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from fraudstream.config import StackRecord
 from fraudstream.ingest.kafka_admin import ensure_topic
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.label_feed import append_labels
+from pipeline.assets.labels import labels as labels_asset
 from pipeline.assets.models import fraud_models
 from pipeline.resources import LabelApiResource, MongoResource
 from pipeline.schedules import daily_full_retrain_schedule, hourly_training_schedule
@@ -68,28 +70,48 @@ def test_the_lag_sensor_requests_closed_windows_as_one_range_and_never_twice(
     assert not after.run_requests
 
 
-def test_the_label_api_sensor_moves_its_cursor_only_when_the_api_answers(
-    api: str, tmp_path: Path
+def test_the_label_api_sensor_follows_the_stored_cursor_and_retries_a_failed_run(
+    api: str, tmp_path: Path, stack: StackRecord, database: str
 ) -> None:
     append_labels(tmp_path, [("a", 1, datetime.now(UTC) - timedelta(minutes=3))])
-    resources = {"label_api": LabelApiResource(url=api, token="s3cret")}
-    result = label_api_sensor(dg.build_sensor_context(resources=resources))
+    mongo = MongoResource(uri=stack.mongo_uri, database=database)
+    resources = {"label_api": LabelApiResource(url=api, token="s3cret"), "mongo": mongo}
+    instance = dg.DagsterInstance.ephemeral()
+
+    def tick(cursor: str | None, **changed: object) -> dg.SensorResult:
+        context = dg.build_sensor_context(
+            instance=instance, resources={**resources, **changed}, cursor=cursor
+        )
+        return label_api_sensor(context)
+
+    result = tick(None)
     [request] = result.run_requests
     assert request.run_config["ops"]["labels"]["config"] == {
         "read_files": False,
         "api_cursor": None,
     }
-    assert result.cursor
+    # Requested, but nothing stored yet (say the run failed): the position has not moved, so
+    # the labels are asked for again once the retry delay has passed, under a new run key.
+    waiting = tick(result.cursor)
+    assert not waiting.run_requests and "retrying at" in waiting.skip_reason.skip_message
+    state = json.loads(result.cursor) | {"requested_at": "2026-01-01T00:00:00+00:00"}
+    [retry] = tick(json.dumps(state)).run_requests
+    assert retry.run_key != request.run_key
 
-    quiet = label_api_sensor(dg.build_sensor_context(resources=resources, cursor=result.cursor))
+    stored = dg.materialize(
+        [labels_asset],
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {"labels": {"config": {"read_files": False}}}},
+    )
+    assert stored.success
+    quiet = tick(result.cursor)
     assert not quiet.run_requests and "no new labels" in quiet.skip_reason.skip_message
 
-    down = {"label_api": LabelApiResource(url="http://127.0.0.1:9", retries=0, timeout_seconds=0.2)}
-    failed = label_api_sensor(dg.build_sensor_context(resources=down, cursor=result.cursor))
-    assert "unreachable" in failed.skip_reason.skip_message and failed.cursor == result.cursor
-
-    refused = {"label_api": LabelApiResource(url=api, token="wrong")}
-    denied = label_api_sensor(dg.build_sensor_context(resources=refused, cursor=result.cursor))
+    down = LabelApiResource(url="http://127.0.0.1:9", retries=0, timeout_seconds=0.2)
+    assert "unreachable" in tick(result.cursor, label_api=down).skip_reason.skip_message
+    refused = LabelApiResource(url=api, token="wrong")
+    denied = tick(result.cursor, label_api=refused)
     assert "FRAUDSTREAM_LABEL_API_TOKEN" in denied.skip_reason.skip_message
 
 

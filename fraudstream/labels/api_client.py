@@ -1,16 +1,20 @@
 """Client of the partner's label API (contract: docs/contracts.md, ``GET <url>?cursor=<c>``).
 
 Every request has a timeout; connection errors and 429/5xx answers are retried with exponential
-backoff a bounded number of times, then raise ``LabelApiUnavailable`` saying what to check. The
-bearer token comes from the environment (``FRAUDSTREAM_LABEL_API_TOKEN``), never from code.
+backoff a bounded number of times, then raise ``LabelApiUnavailable`` saying what to check. A body
+is read within ``BODY_SECONDS`` and ``MAX_BODY_BYTES`` (a slow drip or a flood ends the request
+too) and must be the contract's ``{"items": [...], "next_cursor": ...}``. The bearer token comes
+from the environment (``FRAUDSTREAM_LABEL_API_TOKEN``), never from code.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -24,6 +28,8 @@ PAGE_LIMIT = 5_000
 
 TIMEOUT_SECONDS = 5.0  # connect and read, per request
 RETRIES = 3
+MAX_BODY_BYTES = 16 * 1024 * 1024  # a page of 5,000 labels is ~0.5 MB
+BODY_SECONDS = 30.0  # the whole body, however slowly it trickles
 
 
 class LabelApiUnavailable(ServiceUnavailable):
@@ -82,7 +88,8 @@ class LabelApiClient:
             params["cursor"] = cursor
         endpoint = f"{self.url}/labels"
         try:
-            response = self.session.get(endpoint, params=params, timeout=self.timeout)
+            response = self.session.get(endpoint, params=params, timeout=self.timeout, stream=True)
+            content = _bounded_body(response, endpoint)
         except requests.RequestException as error:
             raise LabelApiUnavailable(
                 f"label API {endpoint} is unreachable ({type(error).__name__}); check "
@@ -96,16 +103,18 @@ class LabelApiClient:
         if response.status_code != 200:
             raise LabelApiUnavailable(
                 f"label API {endpoint} answered HTTP {response.status_code} after retries: "
-                f"{response.text[:200]!r}. The cursor was not moved; the next tick retries."
+                f"{content[:200]!r}. The cursor was not moved; the next tick retries."
             )
         try:
-            body = response.json()
-            items = body["items"]
-            next_cursor = body.get("next_cursor")
+            body = orjson.loads(content)
+            items, next_cursor = body["items"], body.get("next_cursor")
+            if not isinstance(items, list) or not isinstance(next_cursor, str | None):
+                raise TypeError("not the contract")
         except (ValueError, KeyError, TypeError):
             raise LabelApiUnavailable(
                 f"label API {endpoint} answered something that is not "
-                '{"items": [...], "next_cursor": ...}: check the URL points at the label API'
+                '{"items": [...], "next_cursor": ...}: check the URL points at the label API. '
+                "The cursor was not moved."
             ) from None
         labels, invalid = [], []
         for item in items:
@@ -128,3 +137,25 @@ class LabelApiClient:
             if page.next_cursor is None or page.next_cursor == cursor:
                 return
             cursor = page.next_cursor
+
+
+def _bounded_body(response: requests.Response, endpoint: str) -> bytes:
+    """The response body, or ``LabelApiUnavailable`` when it is larger than ``MAX_BODY_BYTES`` or
+    takes longer than ``BODY_SECONDS`` to arrive."""
+    deadline, chunks, size = time.monotonic() + BODY_SECONDS, [], 0
+    with response:
+        # read1: whatever has arrived (a fixed-size read would wait for the whole chunk).
+        while chunk := response.raw.read1(64 * 1024, decode_content=True):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise LabelApiUnavailable(
+                    f"label API {endpoint} answered more than {MAX_BODY_BYTES:,} bytes: not a "
+                    "page of labels. The cursor was not moved."
+                )
+            if time.monotonic() > deadline:
+                raise LabelApiUnavailable(
+                    f"label API {endpoint} took more than {BODY_SECONDS:.0f} s to send one "
+                    "page. The cursor was not moved; the next tick retries."
+                )
+    return b"".join(chunks)

@@ -16,6 +16,7 @@ from fraudstream.ingest.landing import (
     quarantine,
     record_processed,
 )
+from fraudstream.ingest.schema import dead_letter_payload
 from fraudstream.labels.api_client import LabelApiClient
 from fraudstream.labels.loading import (
     LabelWrite,
@@ -94,7 +95,7 @@ def load_api_labels(
             {
                 "_id": f"api:{page_cursor or 'start'}:{i}",
                 "source": "label_api",
-                "payload": repr(item),
+                **dead_letter_payload(repr(item)),
                 "position": {"cursor": page_cursor, "index": i},
                 "error": error,
                 "partition_key": None,

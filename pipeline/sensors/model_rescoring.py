@@ -12,14 +12,9 @@ from fraudstream.store.collections import SCORE_COLLECTIONS, SCORED_WINDOWS
 from fraudstream.windows import WINDOW, partition_key
 from pipeline.keys import ENSEMBLE_PREDICTIONS, RANGE_END, RANGE_START, TRIGGER
 from pipeline.resources import MongoResource, RescoringResource
+from pipeline.runs import unfinished_runs
 
 SENSOR_NAME = "model_rescoring_sensor"
-UNFINISHED = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 MODEL_RESCORING_SENSOR_DESCRIPTION = (
     "Each tick compares, for every window scored within the horizon (7 days of data time by "
@@ -45,7 +40,7 @@ def model_rescoring_sensor(
     """Scoring runs for the windows a better model version should score."""
     policy = rescoring.policy()
     requested: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-    if pending := _rescoring_runs_in_progress(context.instance):
+    if pending := unfinished_runs(context.instance, SENSOR_NAME):
         # One batch at a time: the next tick sees what these runs left and the newest versions.
         return dg.SensorResult(
             skip_reason=f"waiting for {pending} re-scoring run(s) queued or in progress",
@@ -82,11 +77,3 @@ def model_rescoring_sensor(
         + ", ".join(sorted({f"v{w.scored_by} -> v{w.best}" for w in due}))
     )
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
-
-
-def _rescoring_runs_in_progress(instance: dg.DagsterInstance) -> int:
-    """This sensor's runs that have not finished (at most a handful: one tick's batch)."""
-    runs = instance.get_run_ids(
-        filters=dg.RunsFilter(statuses=UNFINISHED, tags={TRIGGER: SENSOR_NAME}), limit=100
-    )
-    return len(runs)
