@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudstream.ingest.landing import LandingFile, UnreadableFile
+from fraudstream.ingest.landing import LandingFile, OutsideLanding, UnreadableFile, confined
 from fraudstream.ingest.landing_plan import consecutive_stretches, kind_of, plan_landing
 
 ROOT = Path("/landing")
@@ -89,3 +89,22 @@ def test_nothing_new_says_why_including_files_still_being_written() -> None:
     assert plan_landing(ROOT, [], [], set(), windows_by_name({})).skip_reason() == (
         "no new landing files"
     )
+
+
+def test_run_configs_may_only_name_files_inside_the_landing_directory(tmp_path: Path) -> None:
+    landing = tmp_path / "landing" / "labels"
+    landing.mkdir(parents=True)
+    inside = landing / "a.csv"
+    inside.write_text("transaction_id,tx_fraud\n")
+    secret = tmp_path / "secret.csv"
+    secret.write_text("x")
+    (landing / "link.csv").symlink_to(secret)
+
+    assert confined([str(inside)], landing) == [inside]
+    for escape in (
+        str(secret),
+        str(landing / ".." / ".." / "secret.csv"),
+        str(landing / "link.csv"),
+    ):
+        with pytest.raises(OutsideLanding, match="not inside"):
+            confined([escape], landing)

@@ -87,6 +87,23 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+class OutsideLanding(ValueError):
+    """A run config named a file outside the landing directory."""
+
+
+def confined(paths: list[str], directory: Path) -> list[Path]:
+    """The paths a run config names, each inside ``directory`` once ``..`` and symlinks are
+    resolved; ``OutsideLanding`` otherwise (a run reads and moves only landing files)."""
+    base = directory.resolve()
+    for raw in paths:
+        if not Path(raw).resolve().is_relative_to(base):
+            raise OutsideLanding(
+                f"{raw!r} is not inside {directory}: a run only reads files dropped in the "
+                "landing directory (FRAUDSTREAM_LANDING_DIR); move the file there or fix the path"
+            )
+    return [Path(raw) for raw in paths]
+
+
 def is_settled(path: Path, settle_seconds: float = SETTLE_SECONDS) -> bool:
     """True when the file has not been modified for ``settle_seconds`` (its writer is done)."""
     try:
@@ -195,10 +212,13 @@ def record_requested(store: MongoStore, file: LandingFile, kind: str, windows: l
     _remember(store, file, kind, "sensor", "requested", {"windows": len(windows)})
 
 
-def quarantine(store: MongoStore, file: LandingFile, kind: str, run_id: str, reason: str) -> Path:
-    """Move an unreadable file aside with its reason, and remember its content as quarantined
-    (dropping the same bytes again does not retry them; a corrected file has a new hash)."""
-    target_dir = file.path.parent.parent / "quarantine" / kind
+def quarantine(
+    store: MongoStore, file: LandingFile, kind: str, run_id: str, reason: str, landing: Path
+) -> Path:
+    """Move an unreadable file to ``<landing>/quarantine/<kind>/`` with its reason, and remember
+    its content as quarantined (dropping the same bytes again does not retry them; a corrected
+    file has a new hash)."""
+    target_dir = landing / "quarantine" / kind
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / file.path.name
     if file.path.exists():

@@ -58,15 +58,17 @@ def load_label_files(
         report.skipped_files += [f.path.name for f in present if f.sha256 in done]
         files = [f for f in present if f.sha256 not in done]
     for file in files:
-        _load_one(store, file, run_id, report)
+        _load_one(store, file, run_id, report, directory.parent)
     return report
 
 
-def _load_one(store: MongoStore, file: LandingFile, run_id: str, report: LabelLoad) -> None:
+def _load_one(
+    store: MongoStore, file: LandingFile, run_id: str, report: LabelLoad, landing: Path
+) -> None:
     try:
         loaded = load_label_file(store, file, run_id)
     except UnreadableFile as error:
-        target = quarantine(store, file, LABELS_KIND, run_id, str(error))
+        target = quarantine(store, file, LABELS_KIND, run_id, str(error), landing)
         report.quarantined[file.path.name] = f"{error} (moved to {target})"
         return
     record_processed(store, file, LABELS_KIND, run_id, loaded.counts())

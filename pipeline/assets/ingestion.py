@@ -1,12 +1,12 @@
 """Ingestion assets: Kafka → MongoDB, one 10-minute window per partition."""
 
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from fraudstream import config as settings
 from fraudstream.ingest.batch_files import load_batch_files
-from fraudstream.ingest.landing import describe
+from fraudstream.ingest.landing import TRANSACTIONS_KIND, confined, describe
 from fraudstream.ingest.report import IngestReport
 from fraudstream.ingest.transactions import ingest_range
 from fraudstream.reporting.reports import markdown_table
@@ -57,7 +57,8 @@ def transactions(
             workers=kafka.workers(),
             on_batch_written=lambda written: context.log.debug(f"{written} transactions written"),
         )
-        files = [describe(Path(p)) for p in config.batch_files if Path(p).is_file()]
+        named = confined(config.batch_files, settings.landing_dir() / TRANSACTIONS_KIND)
+        files = [describe(p) for p in named if p.is_file()]
         batch = load_batch_files(store, files, time_range, context.run.run_id)
     if report.dead_letters:
         context.log.warning(

@@ -1,12 +1,10 @@
 """The labels asset: fraud verdicts from landing files and the partner's label API."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from fraudstream import config as settings
 from fraudstream.config import ServiceUnavailable
-from fraudstream.ingest.landing import LABELS_KIND
+from fraudstream.ingest.landing import LABELS_KIND, confined
 from fraudstream.labels.sources import load_api_labels, load_label_files, stored_api_cursor
 from pipeline.owners import DATA_ENGINEERING
 from pipeline.resources import LabelApiResource, MongoResource
@@ -39,7 +37,7 @@ def labels(
                 store,
                 directory,
                 context.run.run_id,
-                [Path(p) for p in config.files] if config.files else None,
+                confined(config.files, directory) if config.files else None,
             )
             if config.read_files
             else None

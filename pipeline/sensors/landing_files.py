@@ -60,7 +60,8 @@ def landing_files_sensor(
         )
         plan = plan_landing(root, ready, pending, done, touched_windows)
         for file, reason in plan.unreadable:
-            target = quarantine(store, file, kind_of(root, file.path) or "", SENSOR_NAME, reason)
+            kind = kind_of(root, file.path) or ""
+            target = quarantine(store, file, kind, SENSOR_NAME, reason, root)
             context.log.error(f"quarantined {file.path.name}: {reason} -> {target}")
         for batch in plan.batch_files:
             record_requested(store, batch.file, kind_of(root, batch.file.path) or "", batch.windows)
