@@ -115,10 +115,14 @@ def test_a_file_still_being_written_waits_and_a_corrupt_one_is_quarantined(
     no_header = directory / "wrong.csv"
     no_header.write_text("id;fraud\n1;0\n")
     settled(no_header)
+    oversized = directory / "oversized.csv"  # a good row, then a 1 MB field: garbage, not a label
+    oversized.write_text("transaction_id,tx_fraud\nok-1,1\n" + "x" * 1_000_000 + ",1\n")
+    settled(oversized)
 
     report = load_label_files(store, directory, "run-1")
     assert report.files == []  # fresh.jsonl is not settled yet
-    assert set(report.quarantined) == {"broken.csv", "wrong.csv"}
+    assert set(report.quarantined) == {"broken.csv", "wrong.csv", "oversized.csv"}
+    assert "not a readable CSV" in report.quarantined["oversized.csv"]
     assert "not UTF-8" in report.quarantined["broken.csv"]
     assert "has no column transaction_id, tx_fraud" in report.quarantined["wrong.csv"]
     quarantine = tmp_path / "landing" / "quarantine" / "labels"

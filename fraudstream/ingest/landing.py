@@ -140,7 +140,8 @@ def processed(store: MongoStore, kind: str, digests: list[str]) -> set[str]:
 
 def read_rows(file: LandingFile, required: frozenset[str]) -> Iterator[Row]:
     """The file's rows in order. Raises ``UnreadableFile`` when the file as a whole is unusable
-    (checked before the first row is yielded, except an encoding error further down)."""
+    (checked before the first row is yielded, except an encoding error or an oversized field
+    further down)."""
     try:
         if file.path.suffix.lower() == ".jsonl":
             yield from _jsonl_rows(file.path)
@@ -150,6 +151,11 @@ def read_rows(file: LandingFile, required: frozenset[str]) -> Iterator[Row]:
         raise UnreadableFile(
             f"{file.path.name} is not UTF-8 text ({error.reason} at byte {error.start}): "
             "re-export it as UTF-8 CSV or JSON Lines and drop it again"
+        ) from None
+    except csv.Error as error:  # a field over csv's limit (128 KiB), a broken quote
+        raise UnreadableFile(
+            f"{file.path.name} is not a readable CSV ({error}): a row of this file cannot be "
+            "a transaction or a label; fix the export and drop it again"
         ) from None
 
 
