@@ -177,6 +177,7 @@ def test_the_file_sensor_requests_each_settled_file_once_and_quarantines_corrupt
         "b1,2026-11-23 08:01:00,c1,t1,10.0\n"
         "b2,2026-11-23 08:15:00,c2,t2,20.0\n"
         "b3,2026-11-23 09:05:00,c3,t3,30.0\n"
+        "b4,2099-01-01 00:00:00,c4,t4,40.0\n"  # no window holds it: a dead letter, no run
     )
     (landing / "labels" / "labels.csv").write_text("transaction_id,tx_fraud\nb1,1\n")
     first = tick(None)
@@ -200,11 +201,16 @@ def test_the_file_sensor_requests_each_settled_file_once_and_quarantines_corrupt
     # The same bytes under a new name are not requested again; a corrupt file is quarantined.
     (landing / "transactions" / "copy.csv").write_bytes(batch.read_bytes())
     (landing / "transactions" / "broken.csv").write_bytes(b"\xff\xfe garbage")
-    for name in ("copy.csv", "broken.csv"):
+    (landing / "transactions" / "future.csv").write_text(
+        "transaction_id,tx_datetime,customer_id,terminal_id,tx_amount\nf1,2099-01-01,c,t,1\n"
+    )
+    for name in ("copy.csv", "broken.csv", "future.csv"):
         settled(landing / "transactions" / name)
     third = tick(second.cursor)
     assert not third.run_requests and "quarantined broken.csv" in third.skip_reason.skip_message
     assert (landing / "quarantine" / "transactions" / "broken.csv.reason.txt").exists()
+    reason = landing / "quarantine" / "transactions" / "future.csv.reason.txt"
+    assert "no row with a tx_datetime a window can hold" in reason.read_text()
 
     # The batch run loads the file's rows of its windows beside the topic's.
     [morning] = [r for r in second.run_requests if r.tags.get(RANGE[0]) == "2026-11-23-08:00"]
@@ -218,4 +224,6 @@ def test_the_file_sensor_requests_each_settled_file_once_and_quarantines_corrupt
     assert run.success
     stored = MongoStore.connect(stack.mongo_uri, database)
     assert {d["_id"] for d in stored.collection("transactions").find()} == {"b1", "b2"}
+    [letter] = stored.collection("dead_letters").find()
+    assert letter["position"]["line"] == 5 and "in the future" in letter["error"]
     stored.close()

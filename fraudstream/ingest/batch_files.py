@@ -7,8 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fraudstream.batching import batches
-from fraudstream.ingest.landing import LandingFile, read_rows
-from fraudstream.ingest.schema import InvalidRecord, transaction_from_fields
+from fraudstream.ingest.landing import LandingFile, UnreadableFile, read_rows
+from fraudstream.ingest.schema import (
+    InvalidRecord,
+    check_event_time,
+    holdable_event_times,
+    transaction_from_fields,
+)
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import TimeRange, parse_utc, partition_key
 
@@ -28,17 +33,27 @@ class BatchLoad:
     dead_letters: int = 0
 
 
-def touched_windows(file: LandingFile) -> list[str]:
-    """Partition keys of the windows the file's rows fall in (rows whose time cannot be read are
-    the load's dead letters). Raises ``UnreadableFile`` for a file that cannot be read at all."""
+def touched_windows(file: LandingFile, holdable: TimeRange | None = None) -> list[str]:
+    """Partition keys of the windows the file's rows fall in (rows whose time cannot be read or
+    no window can hold are the load's dead letters). Raises ``UnreadableFile`` for a file that
+    cannot be read at all, or whose rows fall in no window: nothing would ever read them."""
+    holdable = holdable or holdable_event_times()
     keys = set()
     for row in read_rows(file, TRANSACTION_COLUMNS):
         raw_time = (row.fields or {}).get("tx_datetime")
         if isinstance(raw_time, str):
             try:
-                keys.add(partition_key(parse_utc(raw_time)))
+                moment = parse_utc(raw_time)
             except ValueError:
                 continue
+            if holdable.contains(moment):
+                keys.add(partition_key(moment))
+    if not keys:
+        raise UnreadableFile(
+            f"{file.path.name} has no row with a tx_datetime a window can hold (from "
+            f"{holdable.start.isoformat()} to {holdable.end.isoformat()}): check the dates and "
+            "FRAUDSTREAM_PARTITION_START"
+        )
     return sorted(keys)
 
 
@@ -48,6 +63,7 @@ def load_batch_files(
     """Upsert the files' valid rows that fall in ``time_range``; dead-letter the invalid ones
     (once per file line, whichever range's run meets them)."""
     report = BatchLoad()
+    holdable = holdable_event_times()
     for file in files:
         report.files.append(file.path.name)
         text_values = file.path.suffix.lower() == ".csv"
@@ -57,6 +73,7 @@ def load_batch_files(
                 report.rows += 1
                 try:
                     tx = transaction_from_fields(row.valid_fields(), text_values=text_values)
+                    check_event_time(tx, holdable.start, holdable.end)
                 except InvalidRecord as error:
                     letters.append(file.dead_letter(row, error, "landing/transactions"))
                     continue

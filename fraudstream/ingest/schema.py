@@ -15,12 +15,13 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from fraudstream.windows import from_millis, parse_utc, partition_key
+from fraudstream.config import partition_start
+from fraudstream.windows import TimeRange, from_millis, parse_utc, partition_key
 
 TEXT_FIELDS = ("transaction_id", "customer_id", "terminal_id")
 CONTRACT_FIELDS = frozenset((*TEXT_FIELDS, "tx_datetime", "tx_amount"))
@@ -145,6 +146,13 @@ def transaction_id_of(value: object) -> str:
         raise InvalidRecord(f"transaction_id must be a non-empty string, got {value!r:.80}")
     text = value.strip()
     return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def holdable_event_times(now: datetime | None = None) -> TimeRange:
+    """The event times a window can hold: from the first partition's start to the wall clock
+    plus ``FUTURE_TOLERANCE``."""
+    latest = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
+    return TimeRange(min(partition_start(), latest - FUTURE_TOLERANCE), latest)
 
 
 def check_event_time(tx: Transaction, earliest: datetime, latest: datetime) -> None:

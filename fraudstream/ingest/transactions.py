@@ -22,19 +22,13 @@ from datetime import UTC, datetime, timedelta
 
 from fraudstream import config
 from fraudstream.batching import BackgroundWriter
-from fraudstream.ingest.kafka_source import (
-    KafkaSettings,
-    PartitionExtent,
-    TopicReader,
-)
+from fraudstream.ingest.kafka_source import KafkaSettings, PartitionExtent, TopicReader
 from fraudstream.ingest.report import IngestReport, ScanPlan
 from fraudstream.ingest.routing import RecordRouter, RoutedBatch
-from fraudstream.ingest.schema import (
-    FUTURE_TOLERANCE,
-)
+from fraudstream.ingest.schema import holdable_event_times
 from fraudstream.store.collections import TRANSACTIONS
 from fraudstream.store.mongo import MongoStore
-from fraudstream.windows import WINDOW, TimeRange, partition_key, to_millis
+from fraudstream.windows import TimeRange, partition_key, to_millis
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +36,6 @@ BATCH_SIZE = 10_000
 # Below this many records to scan, worker processes (~0.6 s to start, then contending with mongod
 # for 2 cores) save nothing: measured about even at 200k records, 1.5x at 1M (bench/ingest.py).
 PARALLEL_MIN_RECORDS = 150_000
-WINDOW_MS = WINDOW // timedelta(milliseconds=1)
 
 
 class WindowExpired(RuntimeError):
@@ -87,6 +80,7 @@ def ingest_range(
             "be rebuilt from Kafka; load it from a batch file in landing/transactions/ or "
             "restore MongoDB from a backup."
         )
+    holdable = holdable_event_times()
     plan = ScanPlan(
         time_range=time_range,
         allowed_lateness=allowed_lateness,
@@ -96,8 +90,8 @@ def ingest_range(
         rerun=bool(store.ingested_windows(keys)),
         batch_size=batch_size,
         committed=reader.committed(),
-        earliest=config.partition_start(),
-        latest=datetime.now(UTC) + FUTURE_TOLERANCE,
+        earliest=holdable.start,
+        latest=holdable.end,
         late_horizon=config.late_horizon() if late_horizon is None else late_horizon,
     )
     to_scan = sum(extents[p].end - first for p, first in plan.starts.items())
