@@ -1,4 +1,5 @@
-"""fraudstream: the domain code of the card-fraud streaming-batch pipeline (no Dagster imports).
+"""fraudstream: the domain code of the card-fraud streaming-batch pipeline (no Dagster imports
+outside ``tooling/``).
 
 A transaction's path, one package per step:
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from playwright.sync_api import expect
 
@@ -214,6 +215,37 @@ def test_a_sensor_switched_off_and_on_as_the_ui_does(demo: Demo) -> None:
     assert sensor_status(api, "kafka_lag_sensor") == "RUNNING"
     for name in ("landing_files_sensor", "label_api_sensor", "automation_sensor"):
         assert sensor_status(api, name) == "RUNNING", name
+
+
+def test_a_run_whose_process_is_killed_is_failed_by_monitoring_and_retried(demo: Demo) -> None:
+    instance = dg.DagsterInstance.from_config(str(demo.state / "dagster"))
+    window = sorted(demo.store.documents_per_window("transactions"))[0]
+    # Features start a Spark session: the run stays STARTED long enough to be killed mid-way.
+    run_id = demo.api.launch_run(
+        ["transaction_features"], window, tags={"dagster/max_retries": "1"}
+    )
+
+    def worker_pid() -> int | None:
+        for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+            if event.message.startswith("Started process for run"):
+                return int(str(event.dagster_event.engine_event_data.metadata["pid"].value))
+        return None
+
+    wait_for(lambda: worker_pid() is not None, 120, "the run's worker started", poll=0.5)
+    os.kill(worker_pid(), signal.SIGKILL)
+
+    def status() -> dg.DagsterRunStatus:
+        return instance.get_run_by_id(run_id).status
+
+    wait_for(lambda: status() == dg.DagsterRunStatus.FAILURE, 180, "the dead run failed", poll=5)
+    retried = dg.RunsFilter(tags={"dagster/parent_run_id": run_id})
+
+    def retry_succeeded() -> bool:
+        runs = instance.get_runs(filters=retried)
+        return any(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+
+    wait_for(retry_succeeded, 300, "the retry of the killed run succeeded", poll=5)
+    instance.dispose()
 
 
 def test_ctrl_c_stops_every_process_of_the_demo(tmp_path: Path) -> None:

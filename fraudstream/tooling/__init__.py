@@ -2,5 +2,6 @@
 machine (``stack``), the traffic and label simulator (``simulator``), the demo (``demo``) and the
 ``fraudstream`` command line (``cli``).
 
-Nothing in the domain imports it. May import every domain package.
+Nothing in the domain imports it. May import every domain package, and Dagster (its instance's
+run launcher).
 """

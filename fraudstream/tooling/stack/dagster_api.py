@@ -68,8 +68,11 @@ class DagsterApi:
             backfill["assetSelection"] = ["/".join(a["path"]) for a in backfill["assetSelection"]]
         return answer
 
-    def launch_run(self, assets: list[str], partition: str) -> str:
-        """One run materializing ``assets`` for one partition (the UI's "Materialize"); its id."""
+    def launch_run(
+        self, assets: list[str], partition: str, tags: dict[str, str] | None = None
+    ) -> str:
+        """One run materializing ``assets`` for one partition (the UI's "Materialize", with
+        ``tags`` added); its id."""
         launched = self.query(
             """mutation($p: ExecutionParams!) { launchRun(executionParams: $p) { __typename
                  ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }""",
@@ -79,7 +82,12 @@ class DagsterApi:
                     "jobName": "__ASSET_JOB",
                     "assetSelection": [{"path": [name]} for name in assets],
                 },
-                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+                "executionMetadata": {
+                    "tags": [
+                        {"key": key, "value": value}
+                        for key, value in {"dagster/partition": partition, **(tags or {})}.items()
+                    ]
+                },
             },
         )["launchRun"]
         if launched["__typename"] != "LaunchRunSuccess":

@@ -37,6 +37,17 @@ run_coordinator:
 run_retries:
   enabled: true
   max_retries: 0  # per run: the sensors tag their runs with dagster/max_retries
+# A run whose worker process died is failed by run monitoring (the launcher checks its pid), and
+# retried when its tags ask for it: one dead run never holds the ingestion queue.
+run_launcher:
+  module: fraudstream.tooling.stack.run_launcher
+  class: LocalRunLauncher
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  poll_interval_seconds: 20
+  max_resume_run_attempts: 0
 telemetry:
   enabled: false
 """
