@@ -1,15 +1,21 @@
 """`fraudstream up / status / down` with the real binaries."""
 
+import os
+import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from kafka import KafkaProducer
 
+from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
+from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
 from fraudstream.tooling.stack import binaries
 from fraudstream.tooling.stack.embedded import EmbeddedStack
-from fraudstream.tooling.stack.processes import is_running, terminate
+from fraudstream.tooling.stack.processes import is_running
 
 pytestmark = pytest.mark.integration  # each test starts its own embedded stack
 
@@ -29,15 +35,29 @@ def test_up_is_idempotent_and_down_leaves_no_process(tmp_path: Path) -> None:
     assert not stack.status()[0].healthy
 
 
-def test_a_crashed_service_is_restarted_by_the_next_up(tmp_path: Path) -> None:
+def test_up_restarts_only_what_is_down_on_its_address_and_keeps_a_healthy_broker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stack = EmbeddedStack(tmp_path, preferred_ports=False)
     first = stack.up()
     try:
-        terminate(first.processes["kafka"])
+        with KafkaProducer(bootstrap_servers=first.kafka_bootstrap) as producer:
+            producer.send(config.kafka_topic(), b"kept").get(timeout=30)
+        # A shell that ran `eval "$(fraudstream env)"` names the stack's own services.
+        monkeypatch.setenv("FRAUDSTREAM_MONGO_URI", first.mongo_uri)
+        monkeypatch.setenv("FRAUDSTREAM_KAFKA_BOOTSTRAP", first.kafka_bootstrap)
+        os.kill(first.processes["mongodb"], signal.SIGKILL)
         assert not all(status.healthy for status in stack.status())
+
         second = stack.up()
-        assert is_running(second.processes["kafka"])
+
         assert all(status.healthy for status in stack.status())
+        assert second.mongo_uri == first.mongo_uri  # same address: clients keep working
+        assert second.processes["mongodb"] != first.processes["mongodb"]
+        assert second.processes["kafka"] == first.processes["kafka"]  # untouched
+        with TopicReader(KafkaSettings(second.kafka_bootstrap, config.kafka_topic(), "g"),
+                         max_disorder=timedelta(0)) as reader:  # fmt: skip
+            assert sum(e.end for e in reader.extents().values()) == 1  # its record is still there
     finally:
         stack.down()
 

@@ -86,10 +86,12 @@ def start_dagster(
     preferred_port: bool,
     *,
     postgres: bool = False,
+    port: int | None = None,
 ) -> str:
     """Start the daemon and the webserver (on 127.0.0.1 unless FRAUDSTREAM_WEBSERVER_HOST says
-    otherwise); returns the UI's URL once it answers. With ``postgres``, the instance's storage
-    is the server described by the ``DAGSTER_POSTGRES_*`` entries of ``env``."""
+    otherwise, on ``port`` when given); returns the UI's URL once it answers. With ``postgres``,
+    the instance's storage is the server described by the ``DAGSTER_POSTGRES_*`` entries of
+    ``env``."""
     workspace = REPO_ROOT / "workspace.yaml"
     if not workspace.exists():
         raise ServiceUnavailable(
@@ -119,7 +121,7 @@ def start_dagster(
         env=env,
         cwd=REPO_ROOT,
     )
-    port = free_port(WEBSERVER_PORT if preferred_port else None)
+    port = port or free_port(WEBSERVER_PORT if preferred_port else None)
     processes["dagster-webserver"] = spawn(
         [str(bin_dir / "dagster-webserver"), "-h", webserver_host(), "-p", str(port), "-w",
          str(workspace)],

@@ -2,8 +2,9 @@
 
 MongoDB (data on disk under the state dir), the Tansu broker (memory storage: topics start empty
 after a restart) and the simulator's label API run as detached processes recorded in
-``<state dir>/stack.json``. A service whose ``FRAUDSTREAM_*`` variable is set is used instead of
-started. ``up`` is idempotent: a healthy running stack is reused as it is.
+``<state dir>/stack.json``. A service whose ``FRAUDSTREAM_*`` variable is set (to anything but the
+stack's own address) is used instead of started. ``up`` is idempotent and repairs: healthy
+services are kept, dead ones start again on the address they had.
 """
 
 from __future__ import annotations
@@ -60,52 +61,130 @@ class EmbeddedStack:
     ) -> StackRecord:
         """Start what is not running, wait until healthy, create the topic; returns the record.
         With ``dagster``, also the Dagster daemon and webserver on the state dir's instance,
-        whose storage is SQLite or, with ``postgres``, a PostgreSQL server of the stack."""
+        whose storage is SQLite or, with ``postgres``, a PostgreSQL server of the stack.
+
+        A recorded stack is repaired, not replaced: a healthy service is kept as it is (a running
+        broker's topics live in its memory), a dead one is started again on the address it had,
+        so programs pointed at the stack (``fraudstream env``) keep working."""
         record = StackRecord.load(self.state_dir)
-        wanted = record is not None and (
-            not dagster
-            or (record.dagster_url is not None and bool(record.dagster_storage) == postgres)
-        )
-        if record and wanted and all(status.healthy for status in self.status()):
+        if record is not None and not _same_shape(record, dagster, postgres):
+            self.down()  # asked for another stack (with or without Dagster or Postgres)
+            record = None
+        if record is not None and all(status.healthy for status in self.status()):
             return record
-        if record:
-            self.down()  # a partial or crashed stack: restart it whole
-        processes: dict[str, int] = {}
+        processes = dict(record.processes) if record else {}
+        before = dict(processes)
         try:
-            mongo_uri = config.env("MONGO_URI") or self._start_mongo(processes)
-            kafka = config.env("KAFKA_BOOTSTRAP") or self._start_kafka(processes)
-            label_api = self._start_label_api(processes)
+            mongo_uri = self._mongo(record, processes)
+            kafka = self._kafka(record, processes)
+            label_api = self._label_api(record, processes)
             self._check_external(mongo_uri, kafka)
             ensure_topic(kafka, config.kafka_topic(), topic_partitions)
             dagster_url = dagster_storage = None
             if dagster:
-                settings = {
-                    "FRAUDSTREAM_MONGO_URI": mongo_uri,
-                    "FRAUDSTREAM_KAFKA_BOOTSTRAP": kafka,
-                    "FRAUDSTREAM_LABEL_API_URL": label_api,
-                }
-                if postgres:
-                    server = self._start_postgres(processes)
-                    settings |= server.dagster_env()
-                    dagster_storage = server.url
-                dagster_url = start_dagster(
-                    self.state_dir, settings, processes, self.preferred_ports, postgres=postgres
+                dagster_url, dagster_storage = self._dagster(
+                    record, processes, mongo_uri, kafka, label_api, postgres
                 )
         except BaseException:
-            for pid in processes.values():
-                terminate(pid)
+            for name, pid in processes.items():
+                if before.get(name) != pid:  # only what this call started
+                    terminate(pid)
             raise
         record = StackRecord(
             kafka_bootstrap=kafka,
             mongo_uri=mongo_uri,
             label_api_url=label_api,
             processes=processes,
-            started_at=StackRecord.now(),
+            started_at=record.started_at if record else StackRecord.now(),
             dagster_url=dagster_url,
             dagster_storage=dagster_storage,
         )
         record.save(self.state_dir)
         return record
+
+    def _mongo(self, record: StackRecord | None, processes: dict[str, int]) -> str:
+        recorded = record.mongo_uri if record else None
+        external = _external("MONGO_URI", recorded)
+        if external:
+            return external
+        if recorded and self._healthy("mongodb", processes, lambda: MongoStore.answers(recorded)):
+            return recorded
+        return self._start_mongo(processes, _port_of(recorded))
+
+    def _kafka(self, record: StackRecord | None, processes: dict[str, int]) -> str:
+        recorded = record.kafka_bootstrap if record else None
+        external = _external("KAFKA_BOOTSTRAP", recorded)
+        if external:
+            return external
+        if recorded and self._healthy("kafka", processes, lambda: broker_answers(recorded)):
+            return recorded  # never restart a healthy broker: its topics live in its memory
+        return self._start_kafka(processes, _port_of(recorded))
+
+    def _label_api(self, record: StackRecord | None, processes: dict[str, int]) -> str:
+        recorded = record.label_api_url if record else None
+        if recorded and self._healthy("label-api", processes, lambda: label_api_answers(recorded)):
+            return recorded
+        return self._start_label_api(processes, _port_of(recorded))
+
+    def _dagster(
+        self,
+        record: StackRecord | None,
+        processes: dict[str, int],
+        mongo_uri: str,
+        kafka: str,
+        label_api: str,
+        postgres: bool,
+    ) -> tuple[str, str | None]:
+        """The daemon and webserver, restarted together when either is down (and Postgres, when
+        it is the storage and down)."""
+        recorded = record.dagster_url if record else None
+        storage = record.dagster_storage if record else None
+        postgres_alive = not postgres or self._alive("postgres", processes)
+        names = ("dagster-daemon", "dagster-webserver")
+        if (
+            recorded
+            and postgres_alive
+            and all(self._alive(name, processes) for name in names)
+            and webserver_answers(recorded)
+        ):
+            return recorded, storage
+        for name in names:
+            if self._alive(name, processes):
+                terminate(processes.pop(name))
+        settings = {
+            "FRAUDSTREAM_MONGO_URI": mongo_uri,
+            "FRAUDSTREAM_KAFKA_BOOTSTRAP": kafka,
+            "FRAUDSTREAM_LABEL_API_URL": label_api,
+        }
+        if postgres:
+            if self._alive("postgres", processes):
+                terminate(processes.pop("postgres"))
+            server = self._start_postgres(processes)
+            settings |= server.dagster_env()
+            storage = server.url
+        url = start_dagster(
+            self.state_dir,
+            settings,
+            processes,
+            self.preferred_ports,
+            postgres=postgres,
+            port=_port_of(recorded),
+        )
+        return url, storage
+
+    @staticmethod
+    def _alive(name: str, processes: dict[str, int]) -> bool:
+        return name in processes and is_running(processes[name])
+
+    def _healthy(self, name: str, processes: dict[str, int], answers: Callable[[], bool]) -> bool:
+        """Whether the service's process runs and answers; a process that runs but does not
+        answer (hung) is stopped, so a new one can take its address."""
+        if not self._alive(name, processes):
+            return False
+        if answers():
+            return True
+        terminate(processes.pop(name))
+        return False
 
     def status(self) -> list[ServiceStatus]:
         """Health of every service of the recorded stack."""
@@ -142,11 +221,14 @@ class EmbeddedStack:
         (self.state_dir / config.STACK_FILE).unlink(missing_ok=True)
         return stopped
 
-    def _port(self, service: str) -> int:
+    def _port(self, service: str, port: int | None) -> int:
+        """The port a service had (so its address stays), else the preferred or a free one."""
+        if port is not None:
+            return port
         return free_port(PREFERRED_PORTS[service] if self.preferred_ports else None)
 
-    def _start_mongo(self, processes: dict[str, int]) -> str:
-        port = self._port("mongodb")
+    def _start_mongo(self, processes: dict[str, int], port: int | None = None) -> str:
+        port = self._port("mongodb", port)
         data = self.state_dir / "mongo"
         data.mkdir(parents=True, exist_ok=True)
         log = self.logs / "mongod.log"
@@ -179,8 +261,8 @@ class EmbeddedStack:
         processes["postgres"] = server.pid
         return server
 
-    def _start_kafka(self, processes: dict[str, int]) -> str:
-        port = self._port("kafka")
+    def _start_kafka(self, processes: dict[str, int], port: int | None = None) -> str:
+        port = self._port("kafka", port)
         address = f"127.0.0.1:{port}"
         log = self.logs / "kafka.log"
         argv = [
@@ -194,8 +276,8 @@ class EmbeddedStack:
         wait_until(lambda: broker_answers(address), START_TIMEOUT, "Kafka broker (Tansu)", log)
         return address
 
-    def _start_label_api(self, processes: dict[str, int]) -> str:
-        port = self._port("label-api")
+    def _start_label_api(self, processes: dict[str, int], port: int | None = None) -> str:
+        port = self._port("label-api", port)
         log = self.logs / "label-api.log"
         argv = [
             sys.executable, "-m", "fraudstream.tooling.simulator.label_api",
@@ -219,3 +301,27 @@ class EmbeddedStack:
                 f"Kafka at {kafka} (FRAUDSTREAM_KAFKA_BOOTSTRAP) does not answer; "
                 "fix the address or unset it to use the embedded broker."
             )
+
+
+def _same_shape(record: StackRecord, dagster: bool, postgres: bool) -> bool:
+    """Whether the recorded stack is the one asked for (with Dagster or not, on Postgres or not);
+    a stack recorded with Dagster also serves a request without it."""
+    if not dagster:
+        return True
+    return record.dagster_url is not None and bool(record.dagster_storage) == postgres
+
+
+def _external(variable: str, recorded: str | None) -> str | None:
+    """The address a ``FRAUDSTREAM_*`` variable names, unless it is the embedded service's own
+    (what ``fraudstream env`` exported): that one is the stack's to restart."""
+    configured = config.env(variable)
+    return configured if configured and configured != recorded else None
+
+
+def _port_of(address: str | None) -> int | None:
+    """The port of a recorded address (``mongodb://host:port``, ``host:port``, ``http://...``)."""
+    if not address:
+        return None
+    netloc = address.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+    port = netloc.rsplit(":", 1)[-1]
+    return int(port) if port.isdigit() else None
