@@ -7,6 +7,7 @@ from fraudstream.ingest.kafka_source import PartitionExtent
 from fraudstream.ingest.lag import (
     TopicLag,
     WindowRange,
+    failed_windows,
     late_sweep,
     topic_lag,
     windows_to_ingest,
@@ -119,3 +120,16 @@ def test_late_records_at_the_end_of_an_idle_topic_are_swept_by_the_newest_window
     assert late_sweep(done, requested_until) is None
     ahead = topic_lag(extents, {0: 90}, {0: to_millis(T0 + 65 * MINUTE)}, L, NOW, idle=True)
     assert late_sweep(ahead, requested_until) is None
+
+
+def test_windows_whose_runs_failed_are_found_again_as_ranges() -> None:
+    windows = [T0 + i * 10 * MINUTE for i in range(8)]
+    materialized = [w for i, w in enumerate(windows) if i not in (2, 3, 6)]
+    assert failed_windows(T0, T0 + 80 * MINUTE, materialized) == [
+        WindowRange(T0 + 20 * MINUTE, T0 + 40 * MINUTE),
+        WindowRange(T0 + 60 * MINUTE, T0 + 70 * MINUTE),
+    ]
+    # Without a recorded start, from the first materialized window; nothing requested: nothing.
+    assert failed_windows(None, T0 + 80 * MINUTE, materialized)[0].start == T0 + 20 * MINUTE
+    assert failed_windows(None, None, materialized) == []
+    assert failed_windows(T0, T0 + 80 * MINUTE, windows) == []

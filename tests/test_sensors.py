@@ -48,26 +48,35 @@ def test_the_lag_sensor_requests_closed_windows_as_one_range_and_never_twice(
     assert observation.metadata["kafka_lag"].value == 120
     assert observation.metadata["watermark"].value == "2026-11-23T08:53:30+00:00"
 
-    again = kafka_lag_sensor(
-        dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor)
-    )
-    assert not again.run_requests
-    assert "no window is closed and unrequested" in again.skip_reason.skip_message
+    def tick(cursor: str | None) -> dg.SensorResult:
+        context = dg.build_sensor_context(instance=instance, resources=resources, cursor=cursor)
+        return kafka_lag_sensor(context)
 
-    # The requested range runs as one run; with the offsets committed the lag is gone.
+    # The requested range's run fails (MongoDB unreachable): its windows stay a gap ...
+    mongo = MongoResource(uri=stack.mongo_uri, database=database)
+    asset = defs.get_assets_def("transactions")
+    down = MongoResource(uri="mongodb://127.0.0.1:9", database=database)
+    failed = dg.materialize(
+        [asset], instance=instance, resources={**resources, "mongo": down}, tags=request.tags,
+        raise_on_error=False,
+    )  # fmt: skip
+    assert not failed.success
+    # ... which the sensor asks for again by itself, as none of its runs is in flight.
+    [retry] = tick(result.cursor).run_requests
+    assert retry.run_key.startswith("retry:2026-11-23-07:50:2026-11-23-08:50:")
+    assert (retry.tags[RANGE[0]], retry.tags[RANGE[1]]) == ("2026-11-23-07:50", "2026-11-23-08:40")
+
+    # The retry runs with MongoDB back; with the offsets committed nothing is asked for twice.
     run = dg.materialize(
-        [defs.get_assets_def("transactions")],
-        instance=instance,
-        resources={**resources, "mongo": MongoResource(uri=stack.mongo_uri, database=database)},
-        tags=request.tags,
+        [asset], instance=instance, resources={**resources, "mongo": mongo}, tags=retry.tags
     )
     assert run.success
+    again = tick(result.cursor)
+    assert not again.run_requests
+    assert "no new records" in again.skip_reason.skip_message
     producer.send_tx(tx("late", START + timedelta(minutes=58)), partition=0)  # no new window
     producer.flush()
-    after = kafka_lag_sensor(
-        dg.build_sensor_context(instance=instance, resources=resources, cursor=result.cursor)
-    )
-    assert not after.run_requests
+    assert not tick(result.cursor).run_requests
 
 
 def test_the_label_api_sensor_follows_the_stored_cursor_and_retries_a_failed_run(

@@ -150,3 +150,29 @@ def late_sweep(lag: TopicLag, requested_until: datetime | None) -> WindowRange |
     if not lag.idle or requested_until is None or oldest is None or oldest >= requested_until:
         return None
     return WindowRange(requested_until - WINDOW, requested_until)
+
+
+def failed_windows(
+    requested_from: datetime | None,
+    requested_until: datetime | None,
+    materialized: Iterable[datetime],
+    max_windows: int = 144,
+) -> list[WindowRange]:
+    """Windows requested before that are still not materialized, as ranges: their runs failed
+    (a successful range run materializes every window of it, empty ones too). The sensor asks
+    for them again once none of its runs is in flight, so a gap heals when its cause is gone."""
+    done = set(materialized)
+    start = requested_from or (min(done) if done else None)
+    if start is None or requested_until is None:
+        return []
+    ranges: list[WindowRange] = []
+    window = start
+    while window < requested_until:
+        if window in done:
+            pass
+        elif ranges and ranges[-1].end == window and ranges[-1].windows < max_windows:
+            ranges[-1] = WindowRange(ranges[-1].start, window + WINDOW)
+        else:
+            ranges.append(WindowRange(window, window + WINDOW))
+        window += WINDOW
+    return ranges

@@ -2,7 +2,7 @@
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -10,6 +10,7 @@ from fraudstream import config
 from fraudstream.ingest.lag import (
     TopicLag,
     WindowRange,
+    failed_windows,
     late_sweep,
     topic_lag,
     windows_to_ingest,
@@ -19,8 +20,11 @@ from fraudstream.windows import partition_key, window_of_key
 from pipeline.keys import RANGE_END, RANGE_START, TRANSACTIONS, TRIGGER
 from pipeline.partitions import ten_minute_partitions
 from pipeline.resources import KafkaResource
+from pipeline.runs import unfinished_runs
 
+SENSOR_NAME = "kafka_lag_sensor"
 MAX_WINDOWS_PER_RUN = 144  # a day: catch-up runs stay bounded and show progress
+RETRY_FAILED_AFTER = timedelta(minutes=10)  # windows whose runs failed are asked for again
 
 
 KAFKA_LAG_SENSOR_DESCRIPTION = (
@@ -29,7 +33,9 @@ KAFKA_LAG_SENSOR_DESCRIPTION = (
     "allowed lateness), records them as an observation of `transactions`, and requests "
     "ingestion of every closed window that may hold unconsumed records and is neither "
     "materialized nor already requested: consecutive windows as one run over the range (up to "
-    "a day each). Windows still within the allowed lateness wait. When the topic is idle and "
+    "a day each). Windows still within the allowed lateness wait. Windows whose runs failed "
+    "are requested again every 10 minutes while none of its runs is in flight, so a gap heals "
+    "once its cause (MongoDB or the broker down) is gone. When the topic is idle and "
     "still holds records stamped before the windows requested (late arrivals), the newest "
     "window is read again so they reach their own windows. Off: nothing is requested; "
     "on again: it resumes from its cursor."
@@ -37,7 +43,7 @@ KAFKA_LAG_SENSOR_DESCRIPTION = (
 
 
 @dg.sensor(
-    name="kafka_lag_sensor",
+    name=SENSOR_NAME,
     asset_selection=[TRANSACTIONS],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
@@ -66,26 +72,50 @@ def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) 
         ten_minute_partitions.start,
         MAX_WINDOWS_PER_RUN,
     )
-    if not plan:
-        sweep = late_sweep(lag, requested_until)
-        if sweep is None:
-            return dg.SensorResult(
-                skip_reason=_why_nothing(lag, requested_until),
-                asset_events=[observation],
-                cursor=_cursor(requested_until, ends, moved_at),
-            )
-        # Late records at the end of an idle topic: the newest window's scan reaches them.
-        request = _request(sweep, f"late-sweep:{partition_key(sweep.start)}:{sum(ends.values())}")
-        return dg.SensorResult(
-            run_requests=[request],
-            asset_events=[observation],
-            cursor=_cursor(requested_until, ends, moved_at),
-        )
-    requests = [
-        _request(r, f"ingest:{partition_key(r.start)}:{partition_key(r.end)}") for r in plan
-    ]
-    cursor = _cursor(plan[-1].end, ends, moved_at)
-    return dg.SensorResult(run_requests=requests, asset_events=[observation], cursor=cursor)
+    requested_from = (
+        datetime.fromisoformat(state["requested_from"]) if state.get("requested_from") else None
+    )
+    if plan:
+        requests = [
+            _request(r, f"ingest:{partition_key(r.start)}:{partition_key(r.end)}") for r in plan
+        ]
+        cursor = _cursor(requested_from or plan[0].start, plan[-1].end, ends, moved_at)
+        return dg.SensorResult(run_requests=requests, asset_events=[observation], cursor=cursor)
+    cursor = _cursor(requested_from, requested_until, ends, moved_at)
+    requests = _repairs(context.instance, lag, requested_from, requested_until, ends, now)
+    if requests:
+        return dg.SensorResult(run_requests=requests, asset_events=[observation], cursor=cursor)
+    return dg.SensorResult(
+        skip_reason=_why_nothing(lag, requested_until), asset_events=[observation], cursor=cursor
+    )
+
+
+def _repairs(
+    instance: dg.DagsterInstance,
+    lag: TopicLag,
+    requested_from: datetime | None,
+    requested_until: datetime | None,
+    ends: dict[str, int],
+    now: datetime,
+) -> list[dg.RunRequest]:
+    """With nothing new to ingest and none of its runs in flight: the windows whose runs failed
+    (again at most once per retry interval), else late records at the end of an idle topic
+    (the newest window's scan reaches them)."""
+    if unfinished_runs(instance, SENSOR_NAME):
+        return []
+    failed = failed_windows(
+        requested_from, requested_until, _materialized_windows(instance), MAX_WINDOWS_PER_RUN
+    )
+    if failed:
+        epoch = int(now.timestamp() // RETRY_FAILED_AFTER.total_seconds())
+        return [
+            _request(r, f"retry:{partition_key(r.start)}:{partition_key(r.end)}:{epoch}")
+            for r in failed
+        ]
+    sweep = late_sweep(lag, requested_until)
+    if sweep is None:
+        return []
+    return [_request(sweep, f"late-sweep:{partition_key(sweep.start)}:{sum(ends.values())}")]
 
 
 def _request(windows: WindowRange, run_key: str) -> dg.RunRequest:
@@ -98,7 +128,7 @@ def _request(windows: WindowRange, run_key: str) -> dg.RunRequest:
             RANGE_END: ten_minute_partitions.get_partition_key_for_timestamp(
                 windows.end.timestamp() - 1
             ),
-            TRIGGER: "kafka_lag_sensor",
+            TRIGGER: SENSOR_NAME,
             "dagster/max_retries": "2",
         },
     )
@@ -111,10 +141,16 @@ def _materialized_windows(instance: dg.DagsterInstance) -> Iterator[datetime]:
         yield window_of_key(key).start
 
 
-def _cursor(requested_until: datetime | None, ends: dict[str, int], moved_at: datetime) -> str:
+def _cursor(
+    requested_from: datetime | None,
+    requested_until: datetime | None,
+    ends: dict[str, int],
+    moved_at: datetime,
+) -> str:
     """Windows requested so far, and when the topic's ends last moved (idle detection)."""
     return json.dumps(
         {
+            "requested_from": requested_from.isoformat() if requested_from else None,
             "requested_until": requested_until.isoformat() if requested_until else None,
             "ends": ends,
             "ends_moved_at": moved_at.isoformat(),
