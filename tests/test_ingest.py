@@ -316,3 +316,14 @@ def test_a_window_whose_records_left_the_topic_is_kept_if_mongo_holds_it_else_fa
         assert kept.expired_but_kept and len(ids(store)) == 30
         with pytest.raises(WindowExpired, match="cannot be rebuilt from Kafka"):
             ingest(reader, store, TimeRange(W.start, NEXT.end), run_id="run-3")
+        # A window never ingested before the reset: gone from Kafka, so the run fails loudly
+        # instead of succeeding with 0 rows.
+        with pytest.raises(WindowExpired, match="cannot be rebuilt from Kafka"):
+            ingest(reader, store, NEXT, run_id="run-4")
+    # Windows produced after the reset read as usual.
+    for i in range(6):
+        producer.send_tx(tx(f"new{i}", at("11:00:00") + timedelta(seconds=20 * i)), i % 3)
+    producer.flush()
+    with TopicReader(kafka_settings, max_disorder=LATENESS) as reader:
+        fresh = ingest(reader, store, window_of_key("2026-11-23-11:00"), run_id="run-5")
+    assert fresh.stored_per_window == {"2026-11-23-11:00": 6}

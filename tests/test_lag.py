@@ -7,6 +7,7 @@ from fraudstream.ingest.kafka_source import PartitionExtent
 from fraudstream.ingest.lag import (
     TopicLag,
     WindowRange,
+    emptied_partitions,
     failed_windows,
     late_sweep,
     topic_lag,
@@ -133,3 +134,10 @@ def test_windows_whose_runs_failed_are_found_again_as_ranges() -> None:
     assert failed_windows(None, T0 + 80 * MINUTE, materialized)[0].start == T0 + 20 * MINUTE
     assert failed_windows(None, None, materialized) == []
     assert failed_windows(T0, T0 + 80 * MINUTE, windows) == []
+
+
+def test_partitions_that_end_below_what_was_ingested_were_emptied() -> None:
+    extents = {0: PartitionExtent(0, 0, 40, None), 1: PartitionExtent(1, 0, 900, None)}
+    # Partition 0 was read up to 500 before: the broker lost it; 2 is gone altogether.
+    assert emptied_partitions(extents, {0: 500, 1: 800, 2: 10}) == [0, 2]
+    assert emptied_partitions(extents, {}) == []

@@ -36,7 +36,8 @@ def test_the_lag_sensor_requests_closed_windows_as_one_range_and_never_twice(
         producer.send_tx(tx(f"t{i:03d}", START + timedelta(seconds=30 * i)), partition=i % 3)
     producer.flush()
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"kafka": kafka_resource(stack, topic)}
+    mongo = MongoResource(uri=stack.mongo_uri, database=database)
+    resources = {"kafka": kafka_resource(stack, topic), "mongo": mongo}
     context = dg.build_sensor_context(instance=instance, resources=resources)
     result = kafka_lag_sensor(context)
     [request] = result.run_requests
@@ -53,7 +54,6 @@ def test_the_lag_sensor_requests_closed_windows_as_one_range_and_never_twice(
         return kafka_lag_sensor(context)
 
     # The requested range's run fails (MongoDB unreachable): its windows stay a gap ...
-    mongo = MongoResource(uri=stack.mongo_uri, database=database)
     asset = defs.get_assets_def("transactions")
     down = MongoResource(uri="mongodb://127.0.0.1:9", database=database)
     failed = dg.materialize(

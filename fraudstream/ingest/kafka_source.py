@@ -169,21 +169,23 @@ class TopicReader:
         return extents
 
     def truncated_partitions(self, start_ms: int, extents: dict[int, PartitionExtent]) -> list[int]:
-        """Partitions whose retention deleted records that may be stamped at or after ``start_ms``.
-
-        Evidence of deletion is a log start offset above 0; the loss reaches the range when the
-        oldest record left is stamped after ``start_ms - max_disorder``.
-        """
-        deleted = {tp: extents[tp.partition] for tp in self._partitions}
-        deleted = {tp: extent for tp, extent in deleted.items() if extent.start > 0}
-        oldest = self._records_at(
-            {tp: extent.start for tp, extent in deleted.items() if not extent.is_empty}
-        )
+        """Partitions whose retention deleted records that may be stamped at or after ``start_ms``
+        (evidence of deletion: a log start offset above 0)."""
+        deleted = [p for p, extent in extents.items() if extent.start > 0]
+        oldest = self.oldest_timestamps(extents, deleted)
         return sorted(
-            tp.partition
-            for tp in deleted
-            if not oldest.get(tp) or oldest[tp][0].timestamp > start_ms - self.max_disorder_ms
+            p for p, ts in oldest.items() if ts is None or ts > start_ms - self.max_disorder_ms
         )
+
+    def oldest_timestamps(
+        self, extents: dict[int, PartitionExtent], partitions: list[int]
+    ) -> dict[int, int | None]:
+        """The timestamp of the oldest record of each of ``partitions`` (None: it holds none)."""
+        mine = [tp for tp in self._partitions if tp.partition in partitions]
+        oldest = self._records_at(
+            {tp: extents[tp.partition].start for tp in mine if not extents[tp.partition].is_empty}
+        )
+        return {tp.partition: oldest[tp][0].timestamp if oldest.get(tp) else None for tp in mine}
 
     def committed(self) -> dict[int, int | None]:
         """The group's committed next-offset per partition (None where nothing was committed)."""

@@ -176,3 +176,13 @@ def failed_windows(
             ranges.append(WindowRange(window, window + WINDOW))
         window += WINDOW
     return ranges
+
+
+def emptied_partitions(
+    extents: dict[int, PartitionExtent], high_water: dict[int, int]
+) -> list[int]:
+    """Partitions that end below offsets an ingestion already read: the topic was re-created or
+    the broker lost its memory, and records no run had stored are gone from Kafka."""
+    return sorted(
+        p for p, offset in high_water.items() if p not in extents or extents[p].end < offset
+    )

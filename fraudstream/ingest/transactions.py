@@ -28,7 +28,9 @@ from fraudstream.ingest.routing import RecordRouter, RoutedBatch
 from fraudstream.ingest.schema import holdable_event_times
 from fraudstream.store.collections import TRANSACTIONS
 from fraudstream.store.mongo import MongoStore
-from fraudstream.windows import TimeRange, partition_key, to_millis
+from fraudstream.windows import WINDOW, TimeRange, partition_key, to_millis
+
+WINDOW_MS = WINDOW // timedelta(milliseconds=1)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ def ingest_range(
     keys = [partition_key(window.start) for window in time_range.windows()]
     lateness_ms = allowed_lateness // timedelta(milliseconds=1)
     extents = reader.extents()
-    lost = _lost_partitions(reader, store, keys, extents, time_range.start_ms - lateness_ms)
+    lost = _lost_partitions(reader, store, keys, extents, time_range, lateness_ms)
     if lost:
         if store.ingested_windows(keys) == set(keys):
             log.warning("%s; MongoDB already holds %s, keeping it", lost, time_range)
@@ -137,6 +139,9 @@ def ingest_range(
             "offsets": {str(p): scan.next_offset for p, scan in report.scans.items()},
         }
         for key in keys
+    )
+    store.record_topic_offsets(
+        reader.settings.topic, {p: scan.next_offset for p, scan in report.scans.items()}
     )
     report.duration_s = time.monotonic() - started
     return report
@@ -210,7 +215,8 @@ def _lost_partitions(
     store: MongoStore,
     keys: list[str],
     extents: dict[int, PartitionExtent],
-    start_ms: int,
+    time_range: TimeRange,
+    lateness_ms: int,
 ) -> str:
     """Why records of the range may have left the topic ("" if there is no sign they did).
 
@@ -218,16 +224,26 @@ def _lost_partitions(
     offsets an earlier ingestion already read (the topic was deleted and re-created, or the
     embedded broker restarted with its memory storage empty).
     """
-    truncated = reader.truncated_partitions(start_ms, extents)
+    truncated = reader.truncated_partitions(time_range.start_ms - lateness_ms, extents)
     if truncated:
         return f"retention deleted records of partition(s) {truncated} of {reader.settings.topic!r}"
     read_before = store.ingested_offsets(keys, reader.settings.topic)
-    shrunk = sorted(
-        p for p, offset in read_before.items() if p not in extents or extents[p].end < offset
-    )
-    if shrunk:
+    for partition, offset in store.topic_high_water(reader.settings.topic).items():
+        read_before[partition] = max(offset, read_before.get(partition, 0))
+    shrunk = [p for p, offset in read_before.items() if p not in extents or extents[p].end < offset]
+    if not shrunk:
+        return ""
+    # The topic was emptied since (re-created, or the broker restarted with its memory lost):
+    # what it holds now starts with its oldest record. A range whose first window ended (plus
+    # the lateness) before that had its records in the lost part; later windows read as usual.
+    oldest = reader.oldest_timestamps(extents, [p for p in shrunk if p in extents])
+    first_window_end_ms = time_range.start_ms + WINDOW_MS + lateness_ms
+    if any(ts is None or ts > first_window_end_ms for ts in oldest.values()) or any(
+        p not in extents for p in shrunk
+    ):
         return (
-            f"partition(s) {shrunk} of {reader.settings.topic!r} end below offsets already "
-            "ingested: the topic was re-created or the broker lost its data"
+            f"partition(s) {sorted(shrunk)} of {reader.settings.topic!r} end below offsets "
+            "already ingested and hold nothing from this range: the topic was re-created or the "
+            "broker lost its data"
         )
     return ""

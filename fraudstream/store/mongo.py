@@ -35,6 +35,7 @@ from fraudstream.store.collections import (
     DEAD_LETTERS,
     INDEXES,
     INGESTED_WINDOWS,
+    SOURCE_CURSORS,
     TRANSACTIONS,
 )
 
@@ -244,6 +245,23 @@ class MongoStore:
         keys = list(keys)
         found = self.collection(INGESTED_WINDOWS).find({"_id": {"$in": keys}}, {"_id": 1})
         return {doc["_id"] for doc in found}
+
+    def record_topic_offsets(self, topic: str, offsets: dict[int, int]) -> None:
+        """Raise the topic's high-water mark: the highest next-offset any ingestion read, per
+        partition (a partition that ends below it was emptied or re-created since)."""
+        if offsets:
+            self._retrying(
+                lambda: self.db[SOURCE_CURSORS].update_one(
+                    {"_id": f"kafka:{topic}"},
+                    {"$max": {f"offsets.{p}": offset for p, offset in offsets.items()}},
+                    upsert=True,
+                ),
+                "update of the topic's high-water mark",
+            )
+
+    def topic_high_water(self, topic: str) -> dict[int, int]:
+        document = self.db[SOURCE_CURSORS].find_one({"_id": f"kafka:{topic}"}) or {}
+        return {int(p): offset for p, offset in document.get("offsets", {}).items()}
 
     def ingested_offsets(self, keys: Iterable[str], topic: str) -> dict[int, int]:
         """Highest next-offset per partition that Kafka ingestions of these windows read."""

@@ -10,6 +10,7 @@ from fraudstream import config
 from fraudstream.ingest.lag import (
     TopicLag,
     WindowRange,
+    emptied_partitions,
     failed_windows,
     late_sweep,
     topic_lag,
@@ -19,7 +20,7 @@ from fraudstream.reporting.reports import markdown_table
 from fraudstream.windows import partition_key, window_of_key
 from pipeline.keys import RANGE_END, RANGE_START, TRANSACTIONS, TRIGGER
 from pipeline.partitions import ten_minute_partitions
-from pipeline.resources import KafkaResource
+from pipeline.resources import KafkaResource, MongoResource
 from pipeline.runs import unfinished_runs
 
 SENSOR_NAME = "kafka_lag_sensor"
@@ -49,7 +50,9 @@ KAFKA_LAG_SENSOR_DESCRIPTION = (
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=KAFKA_LAG_SENSOR_DESCRIPTION,
 )
-def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) -> dg.SensorResult:
+def kafka_lag_sensor(
+    context: dg.SensorEvaluationContext, kafka: KafkaResource, mongo: MongoResource
+) -> dg.SensorResult:
     """Ingestion runs for closed windows with unconsumed records; the lag as an observation."""
     state = json.loads(context.cursor) if context.cursor else {}
     requested_until = (
@@ -64,7 +67,16 @@ def kafka_lag_sensor(context: dg.SensorEvaluationContext, kafka: KafkaResource) 
     moved_at = now if ends != state.get("ends") else datetime.fromisoformat(state["ends_moved_at"])
     idle = now - moved_at >= config.idle_close()
     lag = topic_lag(extents, committed, first_unconsumed, kafka.allowed_lateness(), now, idle=idle)
-    observation = _observation(lag)
+    with mongo.store() as store:
+        emptied = emptied_partitions(extents, store.topic_high_water(kafka.settings().topic))
+    if emptied:
+        context.log.warning(
+            f"partition(s) {emptied} end below offsets already ingested: the topic was re-created "
+            "or the broker lost its memory. Windows not ingested before can no longer be read "
+            "from Kafka (their runs fail saying so): load them as batch files in "
+            "landing/transactions/."
+        )
+    observation = _observation(lag, emptied)
     plan = windows_to_ingest(
         lag,
         requested_until,
@@ -158,7 +170,7 @@ def _cursor(
     )
 
 
-def _observation(lag: TopicLag) -> dg.AssetObservation:
+def _observation(lag: TopicLag, emptied: list[int]) -> dg.AssetObservation:
     partitions = markdown_table(
         ["partition", "end", "committed", "lag", "newest record"],
         [
@@ -177,6 +189,7 @@ def _observation(lag: TopicLag) -> dg.AssetObservation:
             if watermark
             else -1,
             "partitions": dg.MetadataValue.md(partitions),
+            "emptied_partitions": ", ".join(map(str, emptied)) or "none",
         },
     )
 
