@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -200,6 +201,29 @@ def label_api_url() -> str:
 
 def label_api_token() -> str | None:
     return env("LABEL_API_TOKEN")
+
+
+def model_key() -> bytes:
+    """The key model artifacts are signed with, kept outside MongoDB so that a writer of the
+    database cannot plant a model: ``FRAUDSTREAM_MODEL_KEY``, else ``<state dir>/model.key``,
+    generated on first use (readable by this user only)."""
+    configured = env("MODEL_KEY")
+    if configured:
+        return configured.encode()
+    path = state_dir() / "model.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"model.key.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+        try:
+            os.link(draft, path)  # atomic, and never replaces a key another process made
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip().encode()
 
 
 def landing_dir() -> Path:

@@ -22,6 +22,14 @@ from tests.helpers.producing import RecordProducer
 from tests.helpers.stack import LATENESS, kafka_resource
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_key() -> Iterator[None]:
+    """Model artifacts are signed with a key of the test session, not one made in the cwd."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FRAUDSTREAM_MODEL_KEY", "test-session-model-key")
+        yield
+
+
 @pytest.fixture(scope="session")
 def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("stack")

@@ -1,5 +1,8 @@
 """The model registry on real MongoDB (GridFS artifacts, lineage, no-leakage choice)."""
 
+import hashlib
+import hmac
+import pickle
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -59,11 +62,24 @@ def test_a_saved_version_loads_back_with_its_lineage(store: MongoStore) -> None:
     assert registry.get(1).trained_until == T0 + timedelta(hours=5)
 
 
-def test_a_tampered_artifact_is_refused(store: MongoStore) -> None:
-    registry = ModelRegistry(store)
+def test_an_artifact_planted_without_the_key_is_refused_before_unpickling(
+    store: MongoStore,
+) -> None:
+    registry = ModelRegistry(store, key=b"the-key")
     saved = registry.save(version(1, 5), tiny_models())
-    store.collection("models").update_one({"_id": 1}, {"$set": {"artifact_sha256": "0" * 64}})
-    with pytest.raises(ArtifactCorrupted, match="checksum"):
+    assert registry.load(registry.get(saved.version)) is not None
+    # Someone who can write MongoDB but has not the key replaces the artifact and re-signs it
+    # with a key of their own, or strips the signature: nothing of theirs is unpickled.
+    planted = pickle.dumps({"not": "a model"})
+    artifact = ModelRegistry(store, key=b"another-key").bucket.upload_from_stream("x", planted)
+    forged = hmac.new(b"another-key", planted, hashlib.sha256).hexdigest()
+    store.collection("models").update_one(
+        {"_id": 1}, {"$set": {"artifact_id": artifact, "artifact_signature": forged}}
+    )
+    with pytest.raises(ArtifactCorrupted, match="does not match its signature"):
+        registry.load(registry.get(saved.version))
+    store.collection("models").update_one({"_id": 1}, {"$set": {"artifact_signature": ""}})
+    with pytest.raises(ArtifactCorrupted, match="no signature"):
         registry.load(registry.get(saved.version))
 
 

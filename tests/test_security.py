@@ -207,3 +207,15 @@ def test_kafka_and_mongodb_security_settings_pass_through_from_the_environment(
     assert config.mongo_client_options() == {}
     monkeypatch.setenv("FRAUDSTREAM_MONGO_TLS_CA_FILE", "/run/secrets/mongo-ca.pem")
     assert config.mongo_client_options() == {"tls": True, "tlsCAFile": "/run/secrets/mongo-ca.pem"}
+
+
+def test_the_model_key_is_generated_once_readable_by_its_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FRAUDSTREAM_MODEL_KEY")
+    monkeypatch.setenv("FRAUDSTREAM_STATE_DIR", str(tmp_path))
+    key = config.model_key()
+    assert len(key) == 64 and config.model_key() == key  # made once, then read
+    assert (tmp_path / "model.key").stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("FRAUDSTREAM_MODEL_KEY", "from-the-environment")
+    assert config.model_key() == b"from-the-environment"

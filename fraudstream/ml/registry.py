@@ -1,22 +1,25 @@
 """The model registry: every trained version of the three models, with its lineage and metrics.
 
-A version's artifact (the pickled ``FraudModels``) lives in the GridFS bucket ``model_artifacts``
-with its SHA-256; its record in ``models`` says what it was trained on (the event-time window of its
-labelled transactions), from which parent, with which features, how it scored on its holdout,
-and whether it was promoted, why it was a full fit or an update, and the evidence of the
-promotion gate (``lifecycle.py``). Which version scores a window is decided by
-``rescoring.best_for_window`` over the promoted versions' summaries.
+A version's artifact (the pickled ``FraudModels``) lives in the GridFS bucket ``model_artifacts``,
+signed with an HMAC under a key kept outside MongoDB (``config.model_key``): an artifact or record
+changed by anyone without the key is refused before anything is unpickled. Its record in ``models``
+says what it was trained on (the event-time window of its labelled transactions), from which
+parent, with which features, how it scored on its holdout, and whether it was promoted, why it was
+a full fit or an update, and the evidence of the promotion gate (``lifecycle.py``). Which version
+scores a window is decided by ``rescoring.best_for_window`` over the promoted versions' summaries.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fraudstream.config import model_key
 from fraudstream.ml.models import FraudModels
 from fraudstream.ml.rescoring import VersionSummary
 from fraudstream.ml.training_data import DataCut
@@ -47,6 +50,7 @@ class ModelVersion:
     decision: str
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     artifact_sha256: str = ""
+    artifact_signature: str = ""  # HMAC-SHA256 of the artifact under the model key
     artifact_id: Any = None  # the GridFS file (older records: found by name)
     # The newest labelled transaction its lineage learned from: it may score windows after it.
     # Records from before this field count their whole training window.
@@ -80,8 +84,9 @@ class ModelVersion:
 class ModelRegistry:
     """Versions of the fraud models stored in MongoDB."""
 
-    def __init__(self, store: MongoStore) -> None:
+    def __init__(self, store: MongoStore, key: bytes | None = None) -> None:
         self.store = store
+        self.key = key if key is not None else model_key()
         self.collection = store.collection(MODELS)
         store.ensure_indexes(MODELS)
         self._upgrade_records()
@@ -97,12 +102,13 @@ class ModelRegistry:
         it first, the next free number: two runs never overwrite each other's version."""
         payload = pickle.dumps(models, protocol=pickle.HIGHEST_PROTOCOL)
         digest = hashlib.sha256(payload).hexdigest()
+        signature = hmac.new(self.key, payload, hashlib.sha256).hexdigest()
         artifact_id = self.bucket.upload_from_stream(f"fraud-models-pending-{digest[:16]}", payload)
         number = record.version
         while True:
             saved = ModelVersion(
                 **{**record.__dict__, "version": number, "artifact_sha256": digest,
-                   "artifact_id": artifact_id}
+                   "artifact_signature": signature, "artifact_id": artifact_id}
             )  # fmt: skip
             try:
                 self.collection.insert_one(saved.document())
@@ -113,19 +119,29 @@ class ModelRegistry:
         return saved
 
     def load(self, version: ModelVersion) -> FraudModels:
-        """The version's models, after checking the artifact against its checksum."""
+        """The version's models, unpickled only once the artifact matches its signature (an
+        HMAC under the key outside MongoDB: ``config.model_key``)."""
         stream = (
             self.bucket.open_download_stream(version.artifact_id)
             if version.artifact_id is not None
             else self.bucket.open_download_stream_by_name(f"fraud-models-v{version.version}")
         )
         payload = stream.read()
-        if hashlib.sha256(payload).hexdigest() != version.artifact_sha256:
+        if not version.artifact_signature:
             raise ArtifactCorrupted(
-                f"model version {version.version}'s artifact does not match its checksum; retrain "
-                "(the full-retrain job) or restore the model_artifacts bucket"
+                f"model version {version.version} has no signature (stored before artifacts were "
+                "signed, or its signature was removed): it is not loaded. Retrain with "
+                "full_retrain_job"
             )
-        return pickle.loads(payload)  # our own artifact, its checksum verified
+        expected = hmac.new(self.key, payload, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, version.artifact_signature):
+            raise ArtifactCorrupted(
+                f"model version {version.version}'s artifact does not match its signature: the "
+                "artifact or its record was changed outside fraudstream, or FRAUDSTREAM_MODEL_KEY "
+                "differs from the key it was signed with. It is not loaded; retrain "
+                "(full_retrain_job) or restore the model_artifacts bucket and the key"
+            )
+        return pickle.loads(payload)  # signed by us: verified above
 
     def get(self, version: int) -> ModelVersion | None:
         document = self.collection.find_one({"_id": version})
