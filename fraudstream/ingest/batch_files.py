@@ -31,6 +31,7 @@ class BatchLoad:
     rows: int = 0
     transactions: int = 0
     dead_letters: int = 0
+    changed_windows: set[str] = field(default_factory=set)  # inserted into, changed or moved from
 
 
 def touched_windows(file: LandingFile, holdable: TimeRange | None = None) -> list[str]:
@@ -85,9 +86,12 @@ def load_batch_files(
                             "partition_key": tx.partition_key,
                             "source": "file",
                             "file": file.position(row.line),
+                            # A file dropped after the stream's record corrects it.
+                            "revision": file.landed_ms,
                         }
                     )
-            store.upsert_transactions(documents, run_id, expect_existing=True)
+            upserted = store.upsert_transactions(documents, run_id, expect_existing=True)
+            report.changed_windows |= upserted.changed_windows
             store.record_dead_letters(letters, run_id)
             report.transactions += len(documents)
             report.dead_letters += len(letters)

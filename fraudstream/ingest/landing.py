@@ -42,6 +42,7 @@ class LandingFile:
     path: Path
     sha256: str
     size: int
+    landed_ms: int = 0  # when it was dropped (its mtime): a batch row's revision
 
     def position(self, line: int) -> dict[str, Any]:
         """Where a row came from (the dead-letter position)."""
@@ -113,7 +114,8 @@ def is_settled(path: Path, settle_seconds: float = SETTLE_SECONDS) -> bool:
 
 
 def describe(path: Path) -> LandingFile:
-    return LandingFile(path, file_digest(path), path.stat().st_size)
+    stat = path.stat()
+    return LandingFile(path, file_digest(path), stat.st_size, int(stat.st_mtime * 1000))
 
 
 def pending_files(

@@ -49,6 +49,9 @@ class IngestReport:
     replaced: int = 0
     stored_per_window: dict[str, int] = field(default_factory=dict)  # distinct, after the run
     late_arrivals: Counter[str] = field(default_factory=Counter)  # new or changed, per window
+    # Windows outside the range whose documents this run changed: late records stored in them,
+    # or transactions that moved from them to a window of the range (a corrected tx_datetime).
+    other_windows: set[str] = field(default_factory=set)
     dead_letters: int = 0
     new_dead_letters: int = 0
     dead_letter_reasons: Counter[str] = field(default_factory=Counter)
@@ -64,6 +67,7 @@ class IngestReport:
         self.inserted += part.inserted
         self.replaced += part.replaced
         self.late_arrivals.update(part.late_arrivals)
+        self.other_windows |= part.other_windows
         self.dead_letters += part.dead_letters
         self.new_dead_letters += part.new_dead_letters
         self.dead_letter_reasons.update(part.dead_letter_reasons)

@@ -141,6 +141,7 @@ class RecordRouter:
         document["partition_key"] = self._key(tx, event_ms)
         document["source"] = "kafka"
         document["kafka"] = position
+        document["revision"] = position["timestamp"]  # a record sent later supersedes
         return document
 
     def _reject(self, record: ConsumerRecord, position: dict[str, Any], error: str) -> None:

@@ -26,7 +26,6 @@ from fraudstream.ingest.kafka_source import KafkaSettings, PartitionExtent, Topi
 from fraudstream.ingest.report import IngestReport, ScanPlan
 from fraudstream.ingest.routing import RecordRouter, RoutedBatch
 from fraudstream.ingest.schema import holdable_event_times
-from fraudstream.store.collections import TRANSACTIONS
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import WINDOW, TimeRange, partition_key, to_millis
 
@@ -120,13 +119,7 @@ def ingest_range(
 
     now = datetime.now(UTC)
     # The ledger and the metadata count what is stored: a record delivered twice counts once.
-    report.stored_per_window = store.documents_per_window(
-        TRANSACTIONS, [*keys, *report.late_arrivals]
-    )
-    store.record_ingested_windows(
-        {"_id": key, "transactions": report.stored_per_window.get(key, 0)}
-        for key in report.late_arrivals
-    )
+    report.stored_per_window = store.recount_windows([*keys, *sorted(report.other_windows)])
     store.record_ingested_windows(
         {
             "_id": key,
@@ -165,6 +158,8 @@ def read_and_write(
     )
     report.scans = scans
 
+    range_keys = {partition_key(w.start) for w in plan.time_range.windows()}
+
     def write(batch: RoutedBatch) -> None:
         upserted = store.upsert_transactions(
             batch.documents, plan.run_id, expect_existing=plan.rerun
@@ -175,6 +170,7 @@ def read_and_write(
         report.late_arrivals.update(
             d["partition_key"] for d in batch.late if d["_id"] in late.written_ids
         )
+        report.other_windows |= (upserted.changed_windows | late.changed_windows) - range_keys
         report.new_dead_letters += store.record_dead_letters(batch.letters, plan.run_id)
         if on_batch_written is not None:
             on_batch_written(report.inserted + report.replaced)

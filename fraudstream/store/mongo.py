@@ -159,11 +159,14 @@ class MongoStore:
         stored, and the windows whose documents changed (a document that moved window changes
         both).
 
-        New documents are inserted; stored ones are updated only where they differ, so a re-run
-        of an unchanged window writes nothing. On a first ingestion the insert goes first and
-        duplicates fall back to the update path; with ``expect_existing`` (a re-run) the stored
-        documents are read first, since a refused insert costs ~7x a plain one
-        (bench/ingest.py). The first ingestion time and run of a document are kept.
+        New documents are inserted; stored ones are updated only where they differ and the new
+        document's ``revision`` (when the record was made: its Kafka timestamp, a batch file's
+        landing time) is not older than the stored one's, so a correction stays whatever order
+        runs come in, and a re-run of an unchanged window writes nothing. On a first ingestion
+        the insert goes first and duplicates fall back to the update path; with
+        ``expect_existing`` (a re-run) the stored documents are read first, since a refused
+        insert costs ~7x a plain one (bench/ingest.py). The first ingestion time and run of a
+        document are kept.
         """
         if not documents:
             return Upserted(0, 0, frozenset(), frozenset())
@@ -178,9 +181,19 @@ class MongoStore:
                 )
             except BulkWriteError as error:
                 stored |= self._stored_transactions(list(_duplicate_ids(error, fresh)))
-        changed = [d for d in documents if d["_id"] in stored and stored[d["_id"]] != d]
+        changed = [
+            d
+            for d in documents
+            if d["_id"] in stored
+            and stored[d["_id"]] != d
+            and d.get("revision", 0) >= stored[d["_id"]].get("revision", 0)
+        ]
+        # The filter keeps a newer revision a concurrent run wrote since it was read.
         operations = [
-            UpdateOne({"_id": doc["_id"]}, {"$set": doc, "$setOnInsert": first_seen}, upsert=True)
+            UpdateOne(
+                {"_id": doc["_id"], "revision": {"$not": {"$gt": doc.get("revision", 0)}}},
+                {"$set": doc},
+            )
             for doc in changed
         ]
         if operations:
@@ -240,6 +253,21 @@ class MongoStore:
                 lambda: self.db[INGESTED_WINDOWS].bulk_write(operations, ordered=False),
                 "update of the ingested-windows ledger",
             )
+
+    def recount_windows(self, keys: Iterable[str]) -> dict[str, int]:
+        """The distinct transactions each window holds now, written to the ledger entries of the
+        windows it has (a window not ingested yet gets none)."""
+        keys = list(dict.fromkeys(keys))
+        counts = self.documents_per_window(TRANSACTIONS, keys)
+        operations = [
+            UpdateOne({"_id": key}, {"$set": {"transactions": counts.get(key, 0)}}) for key in keys
+        ]
+        if operations:
+            self._retrying(
+                lambda: self.db[INGESTED_WINDOWS].bulk_write(operations, ordered=False),
+                "recount of the ingested-windows ledger",
+            )
+        return {key: counts.get(key, 0) for key in keys}
 
     def ingested_windows(self, keys: Iterable[str]) -> set[str]:
         keys = list(keys)
