@@ -30,9 +30,10 @@ from fraudstream.store import MongoStore
 from fraudstream.tooling.stack.dagster_api import DagsterApi
 from fraudstream.tooling.stack.embedded import EmbeddedStack
 from fraudstream.tooling.stack.processes import is_running
-from fraudstream.windows import window_start
+from fraudstream.windows import partition_key, window_start
 from tests.helpers.browser import CHROMIUM, chromium_page, expand_all_groups, screenshot
 from tests.helpers.dagster_ui import backfill_status, latest_metadata_labels, sensor_status
+from tests.helpers.producing import RecordProducer, tx
 from tests.helpers.waiting import wait_for
 
 pytestmark = [
@@ -246,6 +247,66 @@ def test_a_run_whose_process_is_killed_is_failed_by_monitoring_and_retried(demo:
 
     wait_for(retry_succeeded, 300, "the retry of the killed run succeeded", poll=5)
     instance.dispose()
+
+
+def test_faults_and_hostile_records_end_stored_once_and_scored_without_a_launch(
+    demo: Demo,
+) -> None:
+    """Into the running stack: MongoDB killed (then the documented `fraudstream up`), records
+    MongoDB cannot store, impossible timestamps, late records of windows ingested long ago,
+    duplicates and a correction. Nobody launches a run."""
+    now = datetime.now(UTC)
+    old_window = window_start(now - timedelta(hours=1, minutes=30))
+    valid = {f"f-{i}": now - timedelta(seconds=150 - 3 * i) for i in range(40)}
+    late = {f"late-{i}": old_window + timedelta(minutes=1 + i) for i in range(5)}
+    poison = {
+        "p-int": {"overflow": 2**64 + 1},
+        "p-nul": {"x\x00y": 1},
+        "p-2099": {"tx_datetime": "2099-01-01T00:00:00+00:00"},
+        "p-ancient": {"tx_datetime": "2001-01-01T00:00:00+00:00"},
+    }
+    os.kill(demo.record.processes["mongodb"], signal.SIGKILL)
+    with RecordProducer(demo.record.kafka_bootstrap or "", "transactions") as producer:
+        for n, (name, when) in enumerate(valid.items()):
+            producer.send_tx(tx(name, when, customer=f"C{n % 7}"), partition=n % 4)
+        for name, extra in poison.items():
+            record = {**tx(name, now - timedelta(seconds=60)), **extra}
+            producer.send(record, now - timedelta(seconds=60), partition=1)
+        for name, when in late.items():  # an offline terminal back: stamped with event time
+            producer.send_tx(tx(name, when), partition=2)
+        for name in list(valid)[:10]:  # the producer retried: delivered twice
+            producer.send_tx(tx(name, valid[name], customer="C0"), partition=3)
+        # A correction: f-0 again, later, with another amount.
+        producer.send(tx("f-0", valid["f-0"], amount=77.0), now, partition=0)
+        producer.flush()
+        time.sleep(20)  # the sensors meet MongoDB down: their ticks and runs fail and say so
+        restored = subprocess.run(
+            [sys.executable, "-m", "fraudstream.tooling.cli", "up"],
+            env=demo_environment(demo.state), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert restored.returncode == 0, restored.stderr[-2000:]
+    store = MongoStore.connect(demo.record.mongo_uri or "", "fraudstream")
+    expected = set(valid) | set(late)
+
+    def everything_scored() -> bool:
+        scored = store.collection("ensemble_results").find(
+            {"_id": {"$in": sorted(expected)}}, {"_id": 1}
+        )
+        return {d["_id"] for d in scored} == expected
+
+    wait_for(everything_scored, 900, "every valid injected record scored", poll=10)
+    stored = {
+        d["_id"]: d
+        for d in store.collection("transactions").find({"_id": {"$in": [*expected, *poison]}})
+    }
+    assert set(stored) == expected  # each once (ids are keys), no poison among them
+    assert stored["f-0"]["tx_amount"] == 77.0  # the newest version
+    assert {stored[name]["partition_key"] for name in late} == {partition_key(old_window)}
+    letters = " ".join(
+        str(d.get("payload")) for d in store.collection("dead_letters").find({}, {"payload": 1})
+    )
+    assert all(name in letters for name in poison)
+    store.close()
 
 
 def test_ctrl_c_stops_every_process_of_the_demo(tmp_path: Path) -> None:
