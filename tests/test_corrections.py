@@ -79,3 +79,19 @@ def test_a_batch_file_correction_survives_a_later_kafka_re_run(
     assert parse_utc(stored(store, "fixed")["tx_datetime"].isoformat()) == START + timedelta(
         minutes=2
     )
+
+
+def test_the_newest_version_wins_when_an_older_copy_comes_later_in_the_same_scan(
+    producer: RecordProducer, reader: TopicReader, store: MongoStore
+) -> None:
+    # The correction lands on partition 0 and an old duplicate on partition 2, read after it.
+    background(producer, START, 10)
+    when = START + timedelta(minutes=2)
+    producer.send(tx("dup", when, amount=10.0), when, partition=1)
+    producer.send(tx("dup", when, amount=77.0), when + timedelta(minutes=1), partition=0)
+    producer.send(tx("dup", when, amount=10.0), when, partition=2)
+    producer.flush()
+
+    ingest(reader, store, EIGHT, "run-1")
+
+    assert stored(store, "dup")["tx_amount"] == 77.0

@@ -257,7 +257,8 @@ def test_faults_and_hostile_records_end_stored_once_and_scored_without_a_launch(
     duplicates and a correction. Nobody launches a run."""
     now = datetime.now(UTC)
     old_window = window_start(now - timedelta(hours=1, minutes=30))
-    valid = {f"f-{i}": now - timedelta(seconds=150 - 3 * i) for i in range(40)}
+    # Enough valid records that the four poison ones stay under the dead-letter rate limit.
+    valid = {f"f-{i}": now - timedelta(seconds=330 - 3 * i) for i in range(100)}
     late = {f"late-{i}": old_window + timedelta(minutes=1 + i) for i in range(5)}
     poison = {
         "p-int": {"overflow": 2**64 + 1},

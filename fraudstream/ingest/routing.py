@@ -93,7 +93,7 @@ class RecordRouter:
             return
         event_ms = tx.tx_datetime.timestamp() * 1000
         if self.start_ms <= event_ms < self.end_ms:
-            self.documents[tx.transaction_id] = self._document(tx, event_ms, position)
+            _keep_newest(self.documents, self._document(tx, event_ms, position))
             self.report.per_window[self._key(tx, event_ms)] += 1
             self.report.amounts.add(tx.tx_amount)
         elif event_ms < self.start_ms and self._unread(record):
@@ -120,7 +120,7 @@ class RecordRouter:
                 "landing/transactions/ to place it",
             )
             return
-        self.late[tx.transaction_id] = self._document(tx, event_ms, position)
+        _keep_newest(self.late, self._document(tx, event_ms, position))
 
     def _unread(self, record: ConsumerRecord) -> bool:
         committed = self.plan.committed.get(record.partition)
@@ -148,6 +148,14 @@ class RecordRouter:
         self.report.dead_letters += 1
         self.report.dead_letter_reasons[_reason_kind(error)] += 1
         self.letters.append(dead_letter(record, position, error))
+
+
+def _keep_newest(pending: dict[str, dict[str, Any]], document: dict[str, Any]) -> None:
+    """Pend a document unless the same transaction is already pending in a newer version (the
+    same id may come from several partitions, in any order the scan meets them)."""
+    held = pending.get(document["_id"])
+    if held is None or document["revision"] >= held["revision"]:
+        pending[document["_id"]] = document
 
 
 def dead_letter(record: ConsumerRecord, position: dict[str, Any], error: str) -> dict[str, Any]:
