@@ -277,8 +277,9 @@ def test_faults_and_hostile_records_end_stored_once_and_scored_without_a_launch(
             producer.send_tx(tx(name, when), partition=2)
         for name in list(valid)[:10]:  # the producer retried: delivered twice
             producer.send_tx(tx(name, valid[name], customer="C0"), partition=3)
-        # A correction: f-0 again, later, with another amount.
-        producer.send(tx("f-0", valid["f-0"], amount=77.0), now, partition=0)
+        # A correction: f-0 again, a minute later (within the allowed lateness), another amount.
+        fixed = valid["f-0"] + timedelta(minutes=1)
+        producer.send(tx("f-0", valid["f-0"], amount=77.0), fixed, partition=0)
         producer.flush()
         time.sleep(20)  # the sensors meet MongoDB down: their ticks and runs fail and say so
         restored = subprocess.run(
