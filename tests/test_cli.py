@@ -7,6 +7,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from fraudstream.config import StackRecord
+from fraudstream.store import MongoStore
 from fraudstream.tooling.cli import duration, main
 
 
@@ -65,10 +66,24 @@ def test_simulate_replays_a_handbook_csv(
     assert topic_size(stack, topic) == 2
 
 
-def test_status_shows_health_and_lag(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_shows_health_and_lag_and_a_topic_that_lost_records(
+    cli_env: Path,
+    stack: StackRecord,
+    topic: str,
+    database: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_MONGO_DATABASE", database)
     assert main(["status"]) == 0
     out = capsys.readouterr().out
-    assert "ok    mongodb" in out and "lag" in out
+    assert "ok    mongodb" in out and "lag" in out and "WARNING" not in out
+    # Ingestion once read this topic's partition 0 up to offset 500: the broker lost it since.
+    store = MongoStore.connect(stack.mongo_uri, database)
+    store.record_topic_offsets(topic, {0: 500})
+    store.close()
+    assert main(["status"]) == 0
+    assert "partition(s) [0] end below offsets already ingested" in capsys.readouterr().out
 
 
 def test_env_prints_exports_and_fails_clearly_without_a_stack(

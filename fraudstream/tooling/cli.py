@@ -16,6 +16,9 @@ from fraudstream import config
 from fraudstream.config import ServiceUnavailable
 from fraudstream.ingest.kafka_admin import ensure_topic
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader, records_behind
+from fraudstream.ingest.lag import emptied_partitions
+from fraudstream.store import MongoStore
+from fraudstream.store.collections import INGESTED_WINDOWS
 from fraudstream.tooling.demo import DemoSettings, run_demo
 from fraudstream.tooling.simulator.delivery import TransactionPublisher, deliver, read_handbook_csv
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
@@ -104,6 +107,20 @@ def _print_lag() -> None:
         print(
             f"  partition {partition}: offsets [{extent.start}, {extent.end}) "
             f"committed {done if done is not None else '-'} lag {behind[partition]}"
+        )
+    store = MongoStore.connect(config.mongo_uri(), config.mongo_database())
+    try:
+        emptied = emptied_partitions(extents, store.topic_high_water(settings.topic))
+        newest = store.collection(INGESTED_WINDOWS).find_one(sort=[("_id", -1)])
+    finally:
+        store.close()
+    if emptied:
+        after = f"after window {newest['_id']}" if newest else "not ingested yet"
+        print(
+            f"WARNING: partition(s) {emptied} end below offsets already ingested: the topic was "
+            f"re-created or the broker lost its memory. Windows {after} whose records were not "
+            "ingested can no longer be read from Kafka (their runs fail saying so): load them "
+            "as batch files in landing/transactions/."
         )
 
 
