@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 WINDOW = timedelta(minutes=10)
+WINDOW_MS = WINDOW // timedelta(milliseconds=1)
 # Dagster's minute-level partition key format; `pipeline/partitions.py` uses the same constant,
 # so the keys written to MongoDB are exactly the keys the UI shows.
 PARTITION_KEY_FORMAT = "%Y-%m-%d-%H:%M"
@@ -62,6 +63,10 @@ class TimeRange:
         while cursor < self.end:
             yield TimeRange(cursor, cursor + WINDOW)
             cursor += WINDOW
+
+    def partition_keys(self) -> list[str]:
+        """The partition keys of the range's windows, in order."""
+        return [partition_key(window.start) for window in self.windows()]
 
     def __str__(self) -> str:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"

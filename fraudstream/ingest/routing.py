@@ -19,9 +19,7 @@ from fraudstream.ingest.schema import (
     dead_letter_payload,
     parse_transaction_json,
 )
-from fraudstream.windows import WINDOW, from_millis, partition_key, to_millis
-
-WINDOW_MS = WINDOW // timedelta(milliseconds=1)
+from fraudstream.windows import WINDOW_MS, from_millis, partition_key, to_millis
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,7 @@ from fraudstream.ingest.report import IngestReport, ScanPlan
 from fraudstream.ingest.routing import RecordRouter, RoutedBatch
 from fraudstream.ingest.schema import holdable_event_times
 from fraudstream.store.mongo import MongoStore
-from fraudstream.windows import WINDOW, TimeRange, partition_key, to_millis
-
-WINDOW_MS = WINDOW // timedelta(milliseconds=1)
+from fraudstream.windows import WINDOW_MS, TimeRange, to_millis
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +64,7 @@ def ingest_range(
     """
     started = time.monotonic()
     report = IngestReport(time_range, run_id)
-    keys = [partition_key(window.start) for window in time_range.windows()]
+    keys = time_range.partition_keys()
     lateness_ms = allowed_lateness // timedelta(milliseconds=1)
     extents = reader.extents()
     lost = _lost_partitions(reader, store, keys, extents, time_range, lateness_ms)
@@ -118,6 +116,7 @@ def ingest_range(
         report.merge(read_and_write(reader, store, plan, on_batch_written))
 
     now = datetime.now(UTC)
+    read_to = {p: scan.next_offset for p, scan in report.scans.items()}
     # The ledger and the metadata count what is stored: a record delivered twice counts once.
     report.stored_per_window = store.recount_windows([*keys, *sorted(report.other_windows)])
     store.record_ingested_windows(
@@ -129,13 +128,11 @@ def ingest_range(
             "source": "kafka",
             "topic": reader.settings.topic,
             # What was read, so a later run can tell a reset topic from a quiet one.
-            "offsets": {str(p): scan.next_offset for p, scan in report.scans.items()},
+            "offsets": {str(p): offset for p, offset in read_to.items()},
         }
         for key in keys
     )
-    store.record_topic_offsets(
-        reader.settings.topic, {p: scan.next_offset for p, scan in report.scans.items()}
-    )
+    store.record_topic_offsets(reader.settings.topic, read_to)
     report.duration_s = time.monotonic() - started
     return report
 
@@ -158,7 +155,7 @@ def read_and_write(
     )
     report.scans = scans
 
-    range_keys = {partition_key(w.start) for w in plan.time_range.windows()}
+    range_keys = set(plan.time_range.partition_keys())
 
     def write(batch: RoutedBatch) -> None:
         upserted = store.upsert_transactions(
