@@ -32,7 +32,7 @@ from fraudstream.tooling.stack.embedded import EmbeddedStack
 from fraudstream.tooling.stack.processes import is_running
 from fraudstream.windows import partition_key, window_start
 from tests.helpers.browser import CHROMIUM, chromium_page, expand_all_groups, screenshot
-from tests.helpers.dagster_ui import backfill_status, latest_metadata_labels, sensor_status
+from tests.helpers.dagster_ui import backfill_status, partitions_with_metadata, sensor_status
 from tests.helpers.producing import RecordProducer, tx
 from tests.helpers.waiting import wait_for
 
@@ -177,18 +177,16 @@ def test_the_ui_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
         expect(lag_chart).to_be_visible()
         screenshot(page, "kafka-lag")
 
-        # The day's quality report with its precision-recall curves, once a refresh (at most one
-        # per export tick) has measured the day's labelled frauds.
-        wait_for(
-            lambda: (
-                "ensemble_average_precision"
-                in latest_metadata_labels(demo.api, "model_quality_report")
-            ),
-            300,
-            "a quality report with measured metrics",
-            poll=10,
-        )
-        page.goto("/assets/model_quality_report")
+        # A day's quality report with its precision-recall curves, once a refresh (at most one
+        # per export tick) has measured that day's labelled frauds. Near midnight the newest
+        # day may hold no labelled fraud yet, so the page opens the measured day.
+        def measured_days() -> list[str]:
+            return partitions_with_metadata(
+                demo.api, "model_quality_report", "ensemble_average_precision"
+            )
+
+        wait_for(lambda: bool(measured_days()), 300, "a quality report with metrics", poll=10)
+        page.goto(f"/assets/model_quality_report?view=partitions&partition={measured_days()[0]}")
         page.get_by_text("ensemble_average_precision").first.wait_for()
         screenshot(page, "quality-report")
         page.get_by_text("[Show Markdown]").last.click()

@@ -23,12 +23,16 @@ def backfill_status(api: DagsterApi, backfill_id: str) -> str:
     )["partitionBackfillOrError"]["status"]
 
 
-def latest_metadata_labels(api: DagsterApi, asset: str) -> set[str]:
-    """The metadata labels of the asset's latest materialization (empty before the first)."""
+def partitions_with_metadata(api: DagsterApi, asset: str, label: str) -> list[str]:
+    """The partitions, newest first, among the asset's recent materializations whose metadata
+    carries ``label`` (a day's report may be measured while the next day's is not yet)."""
     answer = api.query(
         """query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { ... on Asset {
-             assetMaterializations(limit: 1) { metadataEntries { label } } } } }""",
+             assetMaterializations(limit: 50) { partition metadataEntries { label } } } } }""",
         key={"path": [asset]},
     )["assetOrError"]
-    materializations = answer.get("assetMaterializations") or []
-    return {entry["label"] for m in materializations for entry in m["metadataEntries"]}
+    return [
+        m["partition"]
+        for m in answer.get("assetMaterializations") or []
+        if any(entry["label"] == label for entry in m["metadataEntries"])
+    ]
