@@ -162,9 +162,13 @@ class StackRecord:
         return cls(**data)
 
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        """Written readable by this user only: the MongoDB address carries the stack's
+        credentials, which the programs resolving it from the state dir need."""
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = directory / (STACK_FILE + ".tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=2))
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(json.dumps(self.__dict__, indent=2))
         tmp.replace(directory / STACK_FILE)
 
     @staticmethod
@@ -210,20 +214,25 @@ def model_key() -> bytes:
     configured = env("MODEL_KEY")
     if configured:
         return configured.encode()
-    path = state_dir() / "model.key"
+    return secret_file(state_dir() / "model.key", 32).encode()
+
+
+def secret_file(path: Path, size: int = 16) -> str:
+    """The secret kept in ``path`` (readable by this user only), generated on first use:
+    ``size`` random bytes, hex-encoded."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f"model.key.{os.getpid()}")
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        draft = path.with_name(f"{path.name}.{os.getpid()}")
         descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
+            handle.write(secrets.token_hex(size))
         try:
-            os.link(draft, path)  # atomic, and never replaces a key another process made
+            os.link(draft, path)  # atomic, and never replaces a secret another process made
         except FileExistsError:
             pass
         finally:
             draft.unlink()
-    return path.read_text().strip().encode()
+    return path.read_text().strip()
 
 
 def landing_dir() -> Path:

@@ -9,10 +9,13 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
+from pymongo import MongoClient
+from pymongo.errors import OperationFailure
 
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
+from fraudstream.store import MongoStore, redacted
 from fraudstream.tooling.stack import binaries
 from fraudstream.tooling.stack.embedded import EmbeddedStack
 from fraudstream.tooling.stack.processes import is_running
@@ -58,6 +61,47 @@ def test_up_restarts_only_what_is_down_on_its_address_and_keeps_a_healthy_broker
         with TopicReader(KafkaSettings(second.kafka_bootstrap, config.kafka_topic(), "g"),
                          max_disorder=timedelta(0)) as reader:  # fmt: skip
             assert sum(e.end for e in reader.extents().values()) == 1  # its record is still there
+    finally:
+        stack.down()
+
+
+def cli(state: Path, *args: str) -> str:
+    env = os.environ | {"FRAUDSTREAM_STATE_DIR": str(state)}
+    done = subprocess.run(
+        [sys.executable, "-m", "fraudstream.tooling.cli", *args],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+def test_the_embedded_mongodb_admits_only_the_stack_user_whose_password_stays_private(
+    tmp_path: Path,
+) -> None:
+    stack = EmbeddedStack(tmp_path, preferred_ports=False)
+    record = stack.up()
+    try:
+        password = (tmp_path / "mongo.password").read_text()
+        for secret in ("mongo.password", "stack.json"):
+            assert (tmp_path / secret).stat().st_mode & 0o777 == 0o600, secret
+        anonymous = redacted(record.mongo_uri)
+        with (
+            MongoClient(anonymous, serverSelectionTimeoutMS=5_000) as nobody,
+            pytest.raises(OperationFailure, match="requires authentication"),
+        ):
+            nobody.fraudstream.models.insert_one({"planted": True})
+
+        shown = cli(tmp_path, "up", "--no-dagster") + cli(tmp_path, "status")
+        assert "mongodb://127.0.0.1" in shown and password not in shown
+        exported = dict(
+            line.removeprefix("export ").split("=", 1) for line in cli(tmp_path, "env").splitlines()
+        )
+        assert password in exported["FRAUDSTREAM_MONGO_URI"]  # what a program needs to log in
+        MongoStore.connect(exported["FRAUDSTREAM_MONGO_URI"], "fraudstream").close()
+
+        stack.down()
+        (tmp_path / "mongo.password").write_text("not-the-password")
+        with pytest.raises(ServiceUnavailable, match="refuses the password kept in"):
+            stack.up()
     finally:
         stack.down()
 

@@ -1,7 +1,8 @@
 """The persistence gateway: the one way into MongoDB.
 
 Owns the connection (credentials, TLS), the collection names and their indexes
-(``collections``), and the retried path every write takes (``mongo.MongoStore``); nothing else in
+(``collections``), the retried path every write takes (``mongo.MongoStore``) and the user of a
+server the stack runs itself (``access``); nothing else in
 fraudstream imports ``pymongo`` — the write operations and errors callers need are re-exported
 here. May import only the shared kernel (``fraudstream.config``, ``fraudstream.batching``).
 """

@@ -17,7 +17,7 @@ from fraudstream.config import ServiceUnavailable
 from fraudstream.ingest.kafka_admin import ensure_topic
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader, records_behind
 from fraudstream.ingest.lag import emptied_partitions
-from fraudstream.store import MongoStore
+from fraudstream.store import MongoStore, redacted
 from fraudstream.store.collections import INGESTED_WINDOWS
 from fraudstream.tooling.demo import DemoSettings, run_demo
 from fraudstream.tooling.simulator.delivery import TransactionPublisher, deliver, read_handbook_csv
@@ -58,7 +58,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     record = stack.up(dagster=not args.no_dagster, postgres=args.postgres)
     print(f"fraudstream stack is up in {stack.state_dir} ({time.monotonic() - started:.1f}s)")
     print(f"  kafka      {record.kafka_bootstrap}  (topic {config.kafka_topic()})")
-    print(f"  mongodb    {record.mongo_uri}")
+    print(f"  mongodb    {redacted(record.mongo_uri or '')}  (password in the state dir)")
     print(f"  label API  {record.label_api_url}")
     if record.dagster_url:
         print(f"  dagster    {record.dagster_url}  (webserver + daemon; sensors and automation on)")
@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Dagster's storage in a PostgreSQL server of the stack (the machine's initdb/pg_ctl) "
         "instead of SQLite",
     )
-    command("env", cmd_env, "print export lines for the running stack")
+    command("env", cmd_env, "print export lines for the running stack (with its MongoDB login)")
     command("status", cmd_status, "health of every service and the topic's lag")
     command("down", cmd_down, "stop every service of the stack")
     simulate = command("simulate", cmd_simulate, "publish transactions and deliver their labels")

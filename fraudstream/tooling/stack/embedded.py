@@ -1,15 +1,14 @@
 """``fraudstream up / status / down``: the embedded services of one machine.
 
-MongoDB (data on disk under the state dir), the Tansu broker (memory storage: topics start empty
-after a restart) and the simulator's label API run as detached processes recorded in
-``<state dir>/stack.json``. A service whose ``FRAUDSTREAM_*`` variable is set (to anything but the
-stack's own address) is used instead of started. ``up`` is idempotent and repairs: healthy
-services are kept, dead ones start again on the address they had.
+MongoDB (data on disk under the state dir, authentication on), the Tansu broker (memory
+storage: topics start empty after a restart) and the simulator's label API run as detached
+processes recorded in ``<state dir>/stack.json``. A service whose ``FRAUDSTREAM_*`` variable is
+set (to anything but the stack's own address) is used instead of started. ``up`` is idempotent
+and repairs: healthy services are kept, dead ones start again on the address they had.
 """
 
 from __future__ import annotations
 
-import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import requests
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
 from fraudstream.ingest.kafka_admin import DEFAULT_PARTITIONS, broker_answers, ensure_topic
+from fraudstream.store.access import ensure_user
 from fraudstream.store.mongo import MongoStore, redacted
 from fraudstream.tooling.stack import binaries
 from fraudstream.tooling.stack.dagster_services import start_dagster, webserver_answers
@@ -28,6 +28,7 @@ from fraudstream.tooling.stack.processes import free_port, is_running, spawn, te
 
 PREFERRED_PORTS = {"mongodb": 27017, "kafka": 9092, "label-api": 8765}
 START_TIMEOUT = 60.0
+MONGO_USER = "fraudstream"
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ class EmbeddedStack:
         for name, address, answers in checks:
             if address:
                 healthy = answers(address)
-                statuses.append(ServiceStatus(name, healthy, address))
+                statuses.append(ServiceStatus(name, healthy, redacted(address)))
         return statuses
 
     def down(self) -> list[str]:
@@ -228,6 +229,9 @@ class EmbeddedStack:
         return free_port(PREFERRED_PORTS[service] if self.preferred_ports else None)
 
     def _start_mongo(self, processes: dict[str, int], port: int | None = None) -> str:
+        """MongoDB with authentication; its user's password, generated on first use, in
+        ``<state dir>/mongo.password`` (readable by this user only). Returns the URI that logs
+        in (kept in ``stack.json``, also readable by this user only)."""
         port = self._port("mongodb", port)
         data = self.state_dir / "mongo"
         data.mkdir(parents=True, exist_ok=True)
@@ -238,24 +242,22 @@ class EmbeddedStack:
             "--port", str(port),
             "--bind_ip", "127.0.0.1",
             "--wiredTigerCacheSizeGB", "1",
+            "--auth",
             "--quiet",
         ]  # fmt: skip
         processes["mongodb"] = spawn(argv, log)
-        uri = f"mongodb://127.0.0.1:{port}"
-        wait_until(lambda: MongoStore.answers(uri), START_TIMEOUT, "MongoDB", log)
-        return uri
+        address = f"mongodb://127.0.0.1:{port}"
+        wait_until(lambda: MongoStore.answers(address), START_TIMEOUT, "MongoDB", log)
+        secret = self.state_dir / "mongo.password"
+        return ensure_user(address, MONGO_USER, config.secret_file(secret), where=str(secret))
 
     def _start_postgres(self, processes: dict[str, int]) -> PostgresServer:
         """Dagster's storage in ``<state dir>/postgres``; its password, generated on first use,
         in ``<state dir>/postgres.password`` (readable by this user only)."""
-        secret = self.state_dir / "postgres.password"
-        if not secret.exists():
-            secret.touch(mode=0o600)
-            secret.write_text(secrets.token_hex(16))
         server = start_postgres(
             self.state_dir / "postgres",
             user="dagster",
-            password=secret.read_text(),
+            password=config.secret_file(self.state_dir / "postgres.password"),
             database="dagster",
         )
         processes["postgres"] = server.pid
