@@ -320,10 +320,21 @@ def test_a_window_whose_records_left_the_topic_is_kept_if_mongo_holds_it_else_fa
         # instead of succeeding with 0 rows.
         with pytest.raises(WindowExpired, match="cannot be rebuilt from Kafka"):
             ingest(reader, store, NEXT, run_id="run-4")
+    # What the broker lost, replayed by its producer (the documented recovery): every record is
+    # older than the window scanned next, yet that scan reads them, being unread, into their own.
+    replayed = [f"t{i}" for i in range(25, 30)] + [f"gone{i}" for i in range(4)]
+    for i, name in enumerate(replayed):
+        producer.send_tx(tx(name, at("10:08:00") + timedelta(seconds=5 * i)), i % 3)
+    producer.flush()
+    hour = window_of_key("2026-11-23-11:00")
+    with TopicReader(kafka_settings, max_disorder=LATENESS) as reader:
+        swept = ingest(reader, store, hour, run_id="run-5")
+    assert swept.late_arrivals == {"2026-11-23-10:00": 4}  # the replayed t25-t29 unchanged
+    assert len(ids(store)) == 34 and len(ids(store, partition_key="2026-11-23-10:00")) == 34
     # Windows produced after the reset read as usual.
     for i in range(6):
         producer.send_tx(tx(f"new{i}", at("11:00:00") + timedelta(seconds=20 * i)), i % 3)
     producer.flush()
     with TopicReader(kafka_settings, max_disorder=LATENESS) as reader:
-        fresh = ingest(reader, store, window_of_key("2026-11-23-11:00"), run_id="run-5")
+        fresh = ingest(reader, store, hour, run_id="run-6")
     assert fresh.stored_per_window == {"2026-11-23-11:00": 6}

@@ -11,6 +11,7 @@ from fraudstream.ingest.lag import (
     failed_windows,
     late_sweep,
     topic_lag,
+    unread_offsets,
     windows_to_ingest,
 )
 from fraudstream.windows import to_millis
@@ -141,3 +142,16 @@ def test_partitions_that_end_below_what_was_ingested_were_emptied() -> None:
     # Partition 0 was read up to 500 before: the broker lost it; 2 is gone altogether.
     assert emptied_partitions(extents, {0: 500, 1: 800, 2: 10}) == [0, 2]
     assert emptied_partitions(extents, {}) == []
+
+
+def test_unread_records_start_at_the_commit_or_at_the_start_of_an_emptied_partition() -> None:
+    extents = {p: PartitionExtent(p, 0, 50, None) for p in range(5)}
+    committed = {0: 40, 1: None, 2: None, 3: 70, 4: 50}
+    high_water = {1: 10, 2: 90, 3: 70}
+    assert unread_offsets(extents, committed, high_water) == {
+        0: 40,  # read up to its commit
+        # 1: no commit and no sign of a reset: scans start where the range does
+        2: 0,  # ends below offsets read before and the commits are gone: emptied, all unread
+        3: 0,  # committed beyond its end: re-created since, all unread
+        4: 50,
+    }

@@ -216,12 +216,14 @@ class TopicReader:
         extents: dict[int, PartitionExtent],
         starts: dict[int, int] | None = None,
         latest_ms: int | None = None,
+        unread_from: dict[int, int] | None = None,
     ) -> tuple[dict[int, PartitionScan], Iterator[list[ConsumerRecord]]]:
         """Records stamped in ``[start_ms, end_ms)`` from every partition, in batches, plus the
         records met on the way that arrived out of order (stamped more than ``max_disorder``
         before a record ahead of them) or stamped after ``latest_ms`` (in the future: such a
-        record neither ends the scan nor counts as the partition's newest time): the caller
-        decides what they are, not the position.
+        record neither ends the scan nor counts as the partition's newest time), and the records
+        stamped before the range at or after ``unread_from`` (offsets no scan has read): the
+        caller decides what they are, not the position.
 
         Returns the per-partition scan positions (filled in as the iterator is consumed) and the
         iterator. Reads each partition once from its start (``starts``, located if not given) to
@@ -234,7 +236,8 @@ class TopicReader:
             for tp in self._partitions
         }
         latest = latest_ms if latest_ms is not None else 2**63
-        return scans, self._scan_records(start_ms, end_ms, extents, scans, latest)
+        unread = {p: unread_from.get(p, 2**63) for p in scans} if unread_from else {}
+        return scans, self._scan_records(start_ms, end_ms, extents, scans, latest, unread)
 
     def commit(self, positions: dict[int, int], metadata: str) -> dict[int, int]:
         """Commit next-offsets under the group where they move the committed offset forward."""
@@ -262,6 +265,7 @@ class TopicReader:
         extents: dict[int, PartitionExtent],
         scans: dict[int, PartitionScan],
         latest_ms: int,
+        unread: dict[int, int],
     ) -> Iterator[list[ConsumerRecord]]:
         stop_ms = end_ms + self.max_disorder_ms
         active = {
@@ -291,6 +295,7 @@ class TopicReader:
                 if tp not in active:
                     continue
                 scan, end = scans[tp.partition], extents[tp.partition].end
+                unread_from = unread.get(tp.partition, end)
                 batch, finished = [], False
                 for record in records:
                     stamped = record.timestamp
@@ -302,8 +307,10 @@ class TopicReader:
                     if stamped > latest_ms:
                         batch.append(record)
                         continue
-                    if start_ms <= stamped < end_ms or (
-                        stamped < scan.newest_timestamp_ms - self.max_disorder_ms
+                    if (
+                        start_ms <= stamped < end_ms
+                        or stamped < scan.newest_timestamp_ms - self.max_disorder_ms
+                        or (stamped < start_ms and record.offset >= unread_from)
                     ):
                         batch.append(record)
                     scan.newest_timestamp_ms = max(scan.newest_timestamp_ms, stamped)

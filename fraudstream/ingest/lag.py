@@ -178,6 +178,26 @@ def failed_windows(
     return ranges
 
 
+def unread_offsets(
+    extents: dict[int, PartitionExtent],
+    committed: dict[int, int | None],
+    high_water: dict[int, int],
+) -> dict[int, int]:
+    """Per partition, the first offset no scan has read: the group's committed offset, or the
+    partition's start when the topic was emptied since that offset was read (the partition ends
+    below it, or below offsets read before while the group lost its commits with the broker's
+    memory): what it holds now was published afterwards, replays included. A partition whose
+    group never committed and was never read is absent: it holds no record a scan skipped."""
+    unread = {}
+    for p, extent in extents.items():
+        done = committed.get(p)
+        if done is not None and done <= extent.end:
+            unread[p] = done
+        elif done is not None or extent.end < high_water.get(p, 0):
+            unread[p] = extent.start
+    return unread
+
+
 def emptied_partitions(
     extents: dict[int, PartitionExtent], high_water: dict[int, int]
 ) -> list[int]:

@@ -99,7 +99,7 @@ class ScanPlan:
     starts: dict[int, int]
     rerun: bool
     batch_size: int
-    committed: dict[int, int | None]  # the group's offsets when planned: below them, all was read
+    unread_from: dict[int, int]  # per partition, the first offset no scan had read when planned
     earliest: datetime  # the first partition's start
     latest: datetime  # the wall clock plus the future tolerance
     late_horizon: timedelta

@@ -121,8 +121,8 @@ class RecordRouter:
         _keep_newest(self.late, self._document(tx, event_ms, position))
 
     def _unread(self, record: ConsumerRecord) -> bool:
-        committed = self.plan.committed.get(record.partition)
-        return committed is None or record.offset >= committed
+        first = self.plan.unread_from.get(record.partition)
+        return first is None or record.offset >= first
 
     def _key(self, tx: Transaction, event_ms: float) -> str:
         window = int(event_ms // WINDOW_MS)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from fraudstream import config
 from fraudstream.batching import BackgroundWriter
 from fraudstream.ingest.kafka_source import KafkaSettings, PartitionExtent, TopicReader
+from fraudstream.ingest.lag import unread_offsets
 from fraudstream.ingest.report import IngestReport, ScanPlan
 from fraudstream.ingest.routing import RecordRouter, RoutedBatch
 from fraudstream.ingest.schema import holdable_event_times
@@ -67,7 +68,8 @@ def ingest_range(
     keys = time_range.partition_keys()
     lateness_ms = allowed_lateness // timedelta(milliseconds=1)
     extents = reader.extents()
-    lost = _lost_partitions(reader, store, keys, extents, time_range, lateness_ms)
+    high_water = store.topic_high_water(reader.settings.topic)
+    lost = _lost_partitions(reader, store, keys, extents, time_range, lateness_ms, high_water)
     if lost:
         if store.ingested_windows(keys) == set(keys):
             log.warning("%s; MongoDB already holds %s, keeping it", lost, time_range)
@@ -80,15 +82,18 @@ def ingest_range(
             "restore MongoDB from a backup."
         )
     holdable = holdable_event_times()
+    # Records no scan has read are read whatever their time: late ones, replays after a reset.
+    unread = unread_offsets(extents, reader.committed(), high_water)
+    by_time = reader.scan_starts(time_range.start_ms - lateness_ms, extents)
     plan = ScanPlan(
         time_range=time_range,
         allowed_lateness=allowed_lateness,
         run_id=run_id,
         extents=extents,
-        starts=reader.scan_starts(time_range.start_ms - lateness_ms, extents),
+        starts={p: min(at, unread.get(p, at)) for p, at in by_time.items()},
         rerun=bool(store.ingested_windows(keys)),
         batch_size=batch_size,
-        committed=reader.committed(),
+        unread_from=unread,
         earliest=holdable.start,
         latest=holdable.end,
         late_horizon=config.late_horizon() if late_horizon is None else late_horizon,
@@ -152,6 +157,7 @@ def read_and_write(
         plan.extents,
         starts=plan.starts,
         latest_ms=to_millis(plan.latest),
+        unread_from=plan.unread_from,
     )
     report.scans = scans
 
@@ -210,6 +216,7 @@ def _lost_partitions(
     extents: dict[int, PartitionExtent],
     time_range: TimeRange,
     lateness_ms: int,
+    high_water: dict[int, int],
 ) -> str:
     """Why records of the range may have left the topic ("" if there is no sign they did).
 
@@ -221,7 +228,7 @@ def _lost_partitions(
     if truncated:
         return f"retention deleted records of partition(s) {truncated} of {reader.settings.topic!r}"
     read_before = store.ingested_offsets(keys, reader.settings.topic)
-    for partition, offset in store.topic_high_water(reader.settings.topic).items():
+    for partition, offset in high_water.items():
         read_before[partition] = max(offset, read_before.get(partition, 0))
     shrunk = [p for p, offset in read_before.items() if p not in extents or extents[p].end < offset]
     if not shrunk:
