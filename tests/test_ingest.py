@@ -314,6 +314,7 @@ def test_a_window_whose_records_left_the_topic_is_kept_if_mongo_holds_it_else_fa
     with TopicReader(kafka_settings, max_disorder=LATENESS) as reader:
         kept = ingest(reader, store, run_id="run-2")
         assert kept.expired_but_kept and len(ids(store)) == 30
+        assert kept.stored_per_window == {"2026-11-23-10:00": 30}  # counted, not 0
         with pytest.raises(WindowExpired, match="cannot be rebuilt from Kafka"):
             ingest(reader, store, TimeRange(W.start, NEXT.end), run_id="run-3")
         # A window never ingested before the reset: gone from Kafka, so the run fails loudly

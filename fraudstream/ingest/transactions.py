@@ -71,16 +71,15 @@ def ingest_range(
     high_water = store.topic_high_water(reader.settings.topic)
     lost = _lost_partitions(reader, store, keys, extents, time_range, lateness_ms, high_water)
     if lost:
-        if store.ingested_windows(keys) == set(keys):
-            log.warning("%s; MongoDB already holds %s, keeping it", lost, time_range)
-            report.expired_but_kept = True
-            report.duration_s = time.monotonic() - started
-            return report
-        raise WindowExpired(
-            f"Cannot ingest {time_range}: {lost}. MongoDB does not hold this range, so it cannot "
-            "be rebuilt from Kafka; load it from a batch file in landing/transactions/ or "
-            "restore MongoDB from a backup."
-        )
+        if store.ingested_windows(keys) != set(keys):
+            raise WindowExpired(
+                f"Cannot ingest {time_range}: {lost}. MongoDB does not hold this range, so it "
+                "cannot be rebuilt from Kafka; load it from a batch file in landing/transactions/ "
+                "or restore MongoDB from a backup."
+            )
+        # MongoDB holds the range: keep it, and still read what the topic holds now (replays).
+        log.warning("%s; MongoDB already holds %s, keeping it", lost, time_range)
+        report.expired_but_kept = True
     holdable = holdable_event_times()
     # Records no scan has read are read whatever their time: late ones, replays after a reset.
     unread = unread_offsets(extents, reader.committed(), high_water)
