@@ -351,7 +351,11 @@ def _duplicate_ids(error: BulkWriteError, documents: Sequence[dict[str, Any]]) -
     duplicates = set()
     for write_error in error.details.get("writeErrors", []):
         if write_error.get("code") != DUPLICATE_KEY:
-            raise RuntimeError(f"MongoDB refused a transaction: {write_error.get('errmsg')}")
+            raise RuntimeError(
+                f"MongoDB refused a transaction: {write_error.get('errmsg')}. Nothing of this "
+                "batch is reported stored; fix the cause (e.g. free disk space under MongoDB) and "
+                "re-run: writes are idempotent."
+            )
         duplicates.add(documents[write_error["index"]]["_id"])
     return duplicates
 
