@@ -164,3 +164,25 @@ def test_counts_are_of_distinct_stored_transactions_when_records_come_twice(
     ledger = store.collection("ingested_windows").find_one({"_id": "2026-11-23-08:00"})
     assert ledger["transactions"] == len(sent)
     assert report.transactions == 2 * len(sent)  # records read: what the topic held
+
+
+def test_a_late_record_of_a_window_whose_run_failed_is_kept_for_it_by_a_newer_scan(
+    producer: RecordProducer, reader: TopicReader, store: MongoStore
+) -> None:
+    """08:00 failed (MongoDB was down); 08:10 was ingested meanwhile; a record of 08:00 arrives
+    after 08:10's data. 08:00's retry stops at the first record of 08:15: it never reaches the
+    late one, so 08:10's scan stores it in 08:00, and the retry counts it."""
+    window = timedelta(minutes=10)
+    first = stream(producer, START, 10, "a")
+    second = stream(producer, START + window, 10, "b")
+    producer.send_tx(tx("late", START + timedelta(minutes=4)), partition=1)
+    producer.flush()
+
+    newer = ingest(reader, store, START + window, START + 2 * window, "run-1")
+    retry = ingest(reader, store, START, START + window, "run-2")
+
+    assert newer.late_arrivals == {"2026-11-23-08:00": 1}  # only it: not 08:00's own records
+    assert stored(store) == dict.fromkeys([*first, "late"], "2026-11-23-08:00") | dict.fromkeys(
+        second, "2026-11-23-08:10"
+    )
+    assert retry.stored_per_window == {"2026-11-23-08:00": len(first) + 1}

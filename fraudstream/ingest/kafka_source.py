@@ -87,6 +87,9 @@ class PartitionScan:
     next_offset: int
     records_read: int = 0
     newest_timestamp_ms: int = -(2**63)
+    # Records met out of order: offset -> the newest time read before it (where the scan of the
+    # record's own window stops decides whether that scan can still reach it).
+    newest_before: dict[int, int] = field(default_factory=dict)
 
 
 class TopicNotFound(RuntimeError):
@@ -307,10 +310,11 @@ class TopicReader:
                     if stamped > latest_ms:
                         batch.append(record)
                         continue
-                    if (
-                        start_ms <= stamped < end_ms
-                        or stamped < scan.newest_timestamp_ms - self.max_disorder_ms
-                        or (stamped < start_ms and record.offset >= unread_from)
+                    if stamped < scan.newest_timestamp_ms - self.max_disorder_ms:
+                        scan.newest_before[record.offset] = scan.newest_timestamp_ms
+                        batch.append(record)
+                    elif start_ms <= stamped < end_ms or (
+                        stamped < start_ms and record.offset >= unread_from
                     ):
                         batch.append(record)
                     scan.newest_timestamp_ms = max(scan.newest_timestamp_ms, stamped)

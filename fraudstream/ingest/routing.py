@@ -27,14 +27,14 @@ class RoutedBatch:
     """One batch of a scan, handed to the writer."""
 
     documents: list[dict[str, Any]]  # the range's transactions
-    late: list[dict[str, Any]]  # late records of windows already ingested, in their own windows
+    late: list[dict[str, Any]]  # unread records of earlier windows, for their own windows
     letters: list[dict[str, Any]]  # dead letters
 
 
 class RecordRouter:
     """Sends each Kafka record of a scan to the pending documents, the late documents, the
-    pending dead letters, or nowhere (another window's scan reads it). The hot path of
-    ingestion: integer bounds, cached partition keys."""
+    pending dead letters, or nowhere (a record of a later window, or one an earlier scan read
+    already). The hot path of ingestion: integer bounds, cached partition keys."""
 
     def __init__(
         self,
@@ -101,20 +101,25 @@ class RecordRouter:
         self, record: ConsumerRecord, tx: Transaction, event_ms: float, position: dict[str, Any]
     ) -> None:
         """A valid record of an earlier window at an offset no scan had read: stored in its own
-        window when that window was ingested already (its own scan will not come back), within
-        the horizon; dead-lettered beyond it. Windows not ingested yet read it themselves."""
+        window now, within the horizon (dead-lettered beyond it), when that window's own scan
+        will not come back for it: the window was ingested already, or its scan (still to come,
+        a retry after a failure) stops at a newer record before this one."""
         key = self._key(tx, event_ms)
         if key not in self._ingested_windows:
             self._ingested_windows[key] = bool(self._ingested([key]))
         if not self._ingested_windows[key]:
-            return
+            scan = self.report.scans.get(record.partition)
+            newest_before = scan.newest_before.get(record.offset, 0) if scan else 0
+            window_end_ms = (int(event_ms // WINDOW_MS) + 1) * WINDOW_MS
+            if max(record.timestamp, newest_before) < window_end_ms + self.margin_ms:
+                return  # its window's scan reaches it
         if event_ms < self.oldest_late_ms:
             self._reject(
                 record,
                 position,
-                f"late record: tx_datetime {tx.tx_datetime.isoformat()} arrived after its window "
-                f"{key} was ingested and more than {self.plan.late_horizon} before the windows "
-                "being read (FRAUDSTREAM_LATE_HORIZON_HOURS); load it as a batch file in "
+                f"late record: tx_datetime {tx.tx_datetime.isoformat()} (window {key}) arrived "
+                f"more than {self.plan.late_horizon} before the windows being read "
+                "(FRAUDSTREAM_LATE_HORIZON_HOURS); load it as a batch file in "
                 "landing/transactions/ to place it",
             )
             return

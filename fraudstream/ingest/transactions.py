@@ -4,11 +4,11 @@ Guarantee: every valid record whose ``tx_datetime`` falls in the range is upsert
 (by ``transaction_id``) with the ``partition_key`` of its window; every invalid record whose Kafka
 timestamp falls in the range lands in ``dead_letters`` exactly once (by topic/partition/offset),
 and so does an invalid record the scan meets out of order (stamped long before its neighbours) or
-stamped in the future. A *late* record — valid, of a window already ingested, at an offset no scan
-had read (the group's committed offset when the run was planned) — is stored in its own window and
-counted (``late_arrivals``); one whose window ended more than the late horizon before the range is
-dead-lettered instead. Offsets are committed only after all writes succeeded, so a crash loses
-nothing and a re-run double-counts nothing.
+stamped in the future. A *late* record — valid, of an earlier window, at an offset no scan had read
+(from the group's committed offset when the run was planned, or from the start of a partition
+emptied since) — is stored in its own window and counted (``late_arrivals``); one whose window
+ended more than the late horizon before the range is dead-lettered instead. Offsets are committed
+only after all writes succeeded, so a crash loses nothing and a re-run double-counts nothing.
 """
 
 from __future__ import annotations
