@@ -9,10 +9,25 @@ import dagster as dg
 
 from fraudstream import config
 
-# Every partition whose upstream was updated, once no upstream partition is missing or running.
-every_window = dg.AutomationCondition.eager().without(
-    dg.AutomationCondition.in_latest_time_window()
-)
+# A change counts as handled once a run was requested after it, not when any run completes: a
+# run that started before its upstream changed again (a late record, a correction landing while
+# the window's features were computed) must not absorb that change, or the window stays stale.
+# A change seen on the tick that notes the request is newer than the request, so it stays.
+handled = (
+    dg.AutomationCondition.newly_requested() & ~dg.AutomationCondition.any_deps_updated()
+    | dg.AutomationCondition.initial_evaluation()
+).with_label("requested since")
+
+# Every partition whose upstream was updated, once no upstream partition is missing or running:
+# Dagster's eager() on every time window (not only the latest), with that notion of handled.
+every_window = (
+    (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.any_deps_updated()).since(
+        handled
+    )
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("every window")
 
 # Training waits for all six 10-minute windows of its hour (the mapping of its feature dep) and
 # does not retrain every past hour when labels arrive: late labels go into the next update.
@@ -45,9 +60,7 @@ scoring = every_window.ignore(models) | missing_retried
 # The day's workbooks are refreshed at most once per export tick (hourly by default) while the
 # day's windows change, and once more after the day's last window.
 export_refresh = (
-    dg.AutomationCondition.any_deps_match(
-        dg.AutomationCondition.newly_updated()
-    ).since_last_handled()
+    dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).since(handled)
     & dg.AutomationCondition.cron_tick_passed(config.export_cron()).since_last_handled()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()

@@ -22,22 +22,23 @@ def report(instance: dg.DagsterInstance, asset: str, *partitions: str) -> None:
 
 
 class Ticks:
-    """Successive evaluations of the scoring condition, each seeing the previous one's cursor."""
+    """Successive evaluations of one asset's condition, each seeing the previous one's cursor."""
 
-    def __init__(self, instance: dg.DagsterInstance) -> None:
+    def __init__(self, instance: dg.DagsterInstance, asset: dg.AssetKey = SCORING) -> None:
         self.instance = instance
+        self.asset = asset
         self.cursor = None
 
     def requested(self, at: datetime) -> set[str]:
         result = dg.evaluate_automation_conditions(
             defs,
             self.instance,
-            asset_selection=dg.AssetSelection.assets(SCORING),
+            asset_selection=dg.AssetSelection.assets(self.asset),
             evaluation_time=at,
             cursor=self.cursor,
         )
         self.cursor = result.cursor
-        return set(result.get_requested_partitions(SCORING))
+        return set(result.get_requested_partitions(self.asset))
 
 
 def test_a_new_model_version_scores_the_windows_waiting_for_it_at_once() -> None:
@@ -71,3 +72,19 @@ def test_a_scored_window_is_not_scored_again_by_a_new_model() -> None:
     report(instance, "fraud_models", "2026-01-01-10:00")
     assert ticks.requested(HOUR + timedelta(minutes=20, seconds=30)) == set()
     assert ticks.requested(HOUR + timedelta(minutes=22, seconds=5)) == set()
+
+
+def test_a_window_changed_while_its_features_ran_gets_them_again() -> None:
+    """A late record lands in a window whose features run is already under way: that run's
+    materialization must not count as having handled the change."""
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance, dg.AssetKey("transaction_features"))
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=10)) == set()
+    window = window_key(HOUR)
+    report(instance, "transactions", window)
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=20)) == {window}
+    report(instance, "transactions", window)  # the late record, while the features run
+    report(instance, "transaction_features", window)  # that run ends, computed before it
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=30)) == {window}
+    report(instance, "transaction_features", window)
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=40)) == set()
