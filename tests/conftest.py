@@ -3,6 +3,7 @@ fresh topic and database per test so tests never see each other's data."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.label_api import make_server
 from fraudstream.tooling.stack.embedded import EmbeddedStack
 from pipeline.resources import MongoResource, spark_resource
+from tests.helpers.demo import DEMO_COMMAND, Demo, demo_environment
 from tests.helpers.producing import RecordProducer
 from tests.helpers.stack import LATENESS, kafka_resource
 
@@ -94,13 +96,40 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # Fixtures that start a service; a test using one (directly or through another fixture) is an
 # integration test, so `pytest -m "not integration"` runs the pure tests alone.
-SERVICE_FIXTURES = {"stack", "api", "garbage_api", "spark", "spark_master", "mongod_with_auth"}
+SERVICE_FIXTURES = {
+    "stack", "api", "garbage_api", "spark", "spark_master", "mongod_with_auth", "demo",
+}  # fmt: skip
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+    # The tests on the running demo last, together (its daemon then competes with no other
+    # test), the fault suite after those that check the demo as it finished.
+    items.sort(
+        key=lambda item: (
+            "demo" in getattr(item, "fixturenames", ()),
+            item.get_closest_marker("faults") is not None,
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """`fraudstream demo` run to its summary; its stack and daemon keep running for the tests."""
+    state = tmp_path_factory.mktemp("demo") / ".fraudstream"
+    try:
+        finished = subprocess.run(
+            DEMO_COMMAND, env=demo_environment(state), capture_output=True, text=True,
+            timeout=1500,
+        )  # fmt: skip
+        assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+        record = StackRecord.load(state)
+        assert record is not None and record.dagster_url
+        yield Demo(finished.stdout, record, state)
+    finally:
+        EmbeddedStack(state).down()
 
 
 @pytest.fixture

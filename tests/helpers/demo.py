@@ -1,0 +1,78 @@
+"""One `fraudstream demo` (the README's first command) per test session: the running system the
+hands-free tests and the fault suite act on. Tests that use it run last (conftest orders them),
+so its daemon does not compete with the rest of the suite for the machine's two cores."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+
+from fraudstream.config import StackRecord
+from fraudstream.store import MongoStore
+from fraudstream.store.collections import ENSEMBLE_RESULTS
+from fraudstream.tooling.stack.dagster_api import DagsterApi
+from fraudstream.windows import window_start
+from tests.helpers.waiting import wait_for
+
+DEMO_COMMAND = [sys.executable, "-m", "fraudstream.tooling.cli", "demo", "--hours", "2",
+                "--tx-per-day", "30000", "--seed", "4"]  # fmt: skip
+
+
+def demo_environment(state: Path) -> dict[str, str]:
+    """The test's environment for a demo of its own state dir; partitions start an hour before
+    the demo's history (fewer partitions for automation to evaluate than the default start)."""
+    start = window_start(datetime.now(UTC)) - timedelta(hours=3)
+    return os.environ | {
+        "FRAUDSTREAM_STATE_DIR": str(state),
+        "FRAUDSTREAM_PARTITION_START": start.isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A finished `fraudstream demo` whose stack still runs."""
+
+    output: str
+    record: StackRecord
+    state: Path
+
+    @cached_property  # one client for the session's tests, not one per access
+    def store(self) -> MongoStore:
+        return MongoStore.connect(self.record.mongo_uri or "", "fraudstream")
+
+    @cached_property
+    def api(self) -> DagsterApi:
+        return DagsterApi(self.record.dagster_url or "")
+
+    @property
+    def published(self) -> int:
+        return int(re.search(r"published ([\d,]+) simulated", self.output)[1].replace(",", ""))
+
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """A `fraudstream` command in the demo's environment, as its user types it."""
+        return subprocess.run(
+            [sys.executable, "-m", "fraudstream.tooling.cli", *args],
+            env=demo_environment(self.state), capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+
+    def wait_until_scored(self, ids: Iterable[str], timeout: float = 600) -> float:
+        """Wait until every id has an ensemble score; returns the seconds it took."""
+        expected = set(ids)
+        started = time.monotonic()
+
+        def scored() -> bool:
+            found = self.store.collection(ENSEMBLE_RESULTS).find(
+                {"_id": {"$in": sorted(expected)}}, {"_id": 1}
+            )
+            return {d["_id"] for d in found} == expected
+
+        wait_for(scored, timeout, f"all {len(expected)} records scored", poll=5)
+        return time.monotonic() - started
