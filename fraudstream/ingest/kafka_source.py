@@ -239,8 +239,9 @@ class TopicReader:
             for tp in self._partitions
         }
         latest = latest_ms if latest_ms is not None else 2**63
-        unread = {p: unread_from.get(p, 2**63) for p in scans} if unread_from else {}
-        return scans, self._scan_records(start_ms, end_ms, extents, scans, latest, unread)
+        return scans, self._scan_records(
+            start_ms, end_ms, extents, scans, latest, unread_from or {}
+        )
 
     def commit(self, positions: dict[int, int], metadata: str) -> dict[int, int]:
         """Commit next-offsets under the group where they move the committed offset forward."""

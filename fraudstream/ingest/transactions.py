@@ -70,8 +70,9 @@ def ingest_range(
     extents = reader.extents()
     high_water = store.topic_high_water(reader.settings.topic)
     lost = _lost_partitions(reader, store, keys, extents, time_range, lateness_ms, high_water)
+    held = store.ingested_windows(keys)
     if lost:
-        if store.ingested_windows(keys) != set(keys):
+        if held != set(keys):
             raise WindowExpired(
                 f"Cannot ingest {time_range}: {lost}. MongoDB does not hold this range, so it "
                 "cannot be rebuilt from Kafka; load it from a batch file in landing/transactions/ "
@@ -90,7 +91,7 @@ def ingest_range(
         run_id=run_id,
         extents=extents,
         starts={p: min(at, unread.get(p, at)) for p, at in by_time.items()},
-        rerun=bool(store.ingested_windows(keys)),
+        rerun=bool(held),
         batch_size=batch_size,
         unread_from=unread,
         earliest=holdable.start,
