@@ -28,7 +28,7 @@ from fraudstream.ingest.report import IngestReport, ScanPlan
 from fraudstream.ingest.routing import RecordRouter, RoutedBatch
 from fraudstream.ingest.schema import holdable_event_times
 from fraudstream.store.mongo import MongoStore
-from fraudstream.windows import WINDOW_MS, TimeRange, to_millis
+from fraudstream.windows import WINDOW_MS, TimeRange, partition_key, to_millis
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,11 @@ def ingest_range(
     lateness_ms = allowed_lateness // timedelta(milliseconds=1)
     extents = reader.extents()
     high_water = store.topic_high_water(reader.settings.topic)
-    lost = _lost_partitions(reader, store, keys, extents, time_range, lateness_ms, high_water)
     held = store.ingested_windows(keys)
+    # Only the windows MongoDB does not hold need their records from the topic.
+    missing = [w for w in time_range.windows() if partition_key(w.start) not in held]
+    needed = TimeRange(missing[0].start, time_range.end) if missing else time_range
+    lost = _lost_partitions(reader, store, keys, extents, needed, lateness_ms, high_water)
     if lost:
         if held != set(keys):
             raise WindowExpired(

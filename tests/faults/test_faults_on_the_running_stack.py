@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,11 +67,16 @@ def publish(demo: Demo, scenario: Scenario, prefix: str, count: int) -> None:
         f"{prefix}-{i}": tx(f"{prefix}-{i}", last_complete_window(30 + 5 * i), customer=f"C{i % 7}")
         for i in range(count)
     }
+    send(demo, records.values())
+    scenario.valid |= records
+
+
+def send(demo: Demo, records: Iterable[dict[str, Any]]) -> None:
+    """Records stamped with their event time, spread over the topic's 4 partitions."""
     with RecordProducer(demo.record.kafka_bootstrap or "", TOPIC) as producer:
-        for n, record in enumerate(records.values()):
+        for n, record in enumerate(records):
             producer.send_tx(record, partition=n % 4)
         producer.flush()
-    scenario.valid |= records
 
 
 class OffsetWatch:
@@ -145,10 +150,7 @@ def faults(demo: Demo) -> Iterator[dict[str, Scenario]]:
     restored = demo.cli("up")
     assert restored.returncode == 0, restored.stderr[-2000:]
     kill.status = demo.cli("status").stdout
-    with RecordProducer(bootstrap, TOPIC) as producer:
-        for n, sent in enumerate(kill.valid.values()):
-            producer.send_tx(sent, partition=n % 4)
-        producer.flush()
+    send(demo, kill.valid.values())  # what the producer had sent, again
     kill.cause_gone = time.monotonic()
 
     # MongoDB killed (`kill -9`) while records and hostile input arrive; while it is down, the
