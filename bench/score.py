@@ -1,19 +1,20 @@
 """Scoring and training benchmark, against raw limits measured in the same run.
 
-Scoring: ``fraudstream.ml.scoring.score_range`` (what ``ensemble_predictions`` runs) over one
-10-minute window of N featured transactions in MongoDB — read the features, three models,
-ensemble decision, write ``model_predictions``, ``ensemble_results`` and ``flagged_transactions``
-— against
+Scoring: ``fraudstream.ml.scoring.score_range`` (what ``ensemble_predictions`` runs) over a
+range of W 10-minute windows of N featured transactions each in MongoDB — read the features,
+three models, ensemble decision, write ``model_predictions``, ``ensemble_results`` and
+``flagged_transactions`` — against
 - raw predict: ``predict_proba`` of the same three models on the same feature matrix in memory;
 - raw I/O: ``find`` of the feature documents plus ``insert_many`` of the documents scoring writes.
-Each scoring runs in a child process so its peak RSS is its own; two window sizes show it is
-bounded by the batch (20,000 rows), not the window.
+Each scoring runs in a child process so its peak RSS is its own. The default cases: a week of
+real-size windows (1,008 x 58, the simulator's default rate) scored as one range, as a catch-up
+run does, and two large windows showing memory is bounded by the batch (20,000 rows).
 
 Training: on 30 days of simulated history at the handbook's rate (features from the pipeline's
 Spark definitions, stored with labels in MongoDB), ``train_step`` as a full retrain, then as the
 hourly incremental update after one more hour of data arrived; the ratio of their times.
 
-Usage: python bench/score.py [--sizes 50000,200000] [--days 30] [--tx-per-day 10000]
+Usage: python bench/score.py [--sizes 1008x58,1x50000,1x200000] [--days 30] [--tx-per-day 10000]
 """
 
 from __future__ import annotations
@@ -46,10 +47,9 @@ from fraudstream.store.collections import SCORE_COLLECTIONS, SCORED_WINDOWS  # n
 from fraudstream.store.mongo import MongoStore  # noqa: E402
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator  # noqa: E402
 from fraudstream.tooling.stack.embedded import EmbeddedStack  # noqa: E402
-from fraudstream.windows import TimeRange, parse_utc  # noqa: E402
+from fraudstream.windows import WINDOW, TimeRange, parse_utc  # noqa: E402
 
-WINDOW = TimeRange(parse_utc("2026-06-01T12:00Z"), parse_utc("2026-06-01T12:10Z"))
-KEY = "2026-06-01-12:00"
+START = parse_utc("2026-06-01T12:00Z")
 
 
 def synthetic(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -60,25 +60,33 @@ def synthetic(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return features, labels
 
 
-def prepare_scoring(store: MongoStore, size: int) -> np.ndarray:
-    """A promoted version trained before the window, and ``size`` feature documents in it."""
+def scored_range(windows: int) -> TimeRange:
+    return TimeRange(START, START + windows * WINDOW)
+
+
+def prepare_scoring(store: MongoStore, windows: int, per_window: int) -> np.ndarray:
+    """A promoted version trained before the range, and ``per_window`` feature documents in
+    each of its ``windows`` windows."""
     registry = ModelRegistry(store)
     features, labels = synthetic(50_000, seed=1)
     models = FraudModels(FEATURE_COLUMNS, TrainingParams()).fit(features, labels)
     registry.save(
         ModelVersion(
-            version=1, kind="full", parent=None, trained_from=WINDOW.start - timedelta(days=7),
-            trained_until=WINDOW.start, seen_until=WINDOW.start, rows=len(labels),
+            version=1, kind="full", parent=None, trained_from=START - timedelta(days=7),
+            trained_until=START, seen_until=START, rows=len(labels),
             frauds=int(labels.sum()), feature_columns=FEATURE_COLUMNS, metrics={},
             promoted=True, decision="bench",
         ),
         models,
     )  # fmt: skip
+    size = windows * per_window
     matrix, _ = synthetic(size, seed=2)
     store.collection("transaction_features").create_index("partition_key")
+    keys = scored_range(windows).partition_keys()
     for start in range(0, size, 50_000):
         store.collection("transaction_features").insert_many(
-            {"_id": f"t{i}", "partition_key": KEY, "tx_datetime": WINDOW.start,
+            {"_id": f"t{i}", "partition_key": keys[i // per_window],
+             "tx_datetime": START + (i // per_window) * WINDOW,
              "customer_id": f"c{i % 5000}", "terminal_id": f"m{i % 10000}",
              **dict(zip(FEATURE_COLUMNS, map(float, matrix[i]), strict=True))}
             for i in range(start, min(start + 50_000, size))
@@ -95,12 +103,12 @@ def raw_limits(store: MongoStore, matrix: np.ndarray) -> dict[str, float]:
     started = time.perf_counter()
     rows = list(
         store.collection("transaction_features").find(
-            {"partition_key": KEY}, dict.fromkeys(FEATURE_COLUMNS, 1), batch_size=20_000
+            {}, ["partition_key", *FEATURE_COLUMNS], batch_size=20_000
         )
     )
     read = time.perf_counter() - started
     documents = [
-        {"_id": row["_id"], "partition_key": KEY, "model_version": 1,
+        {"_id": row["_id"], "partition_key": row["partition_key"], "model_version": 1,
          "confidence": float(p), "flagged": bool(p > 0.8)}
         for row, p in zip(rows, probabilities.mean(axis=1), strict=True)
     ]  # fmt: skip
@@ -122,38 +130,39 @@ def child(args: argparse.Namespace) -> None:
     timings = []
     for _ in range(2):  # first scoring, then a re-run replacing it
         started = time.perf_counter()
-        report = score_range(store, registry, WINDOW, EnsembleThresholds())
+        report = score_range(store, registry, scored_range(args.windows), EnsembleThresholds())
         timings.append(time.perf_counter() - started)
     status = Path("/proc/self/status").read_text()
     peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
     print(json.dumps({"scored": report.scored, "seconds": timings, "peak_rss_mib": peak}))
 
 
-def measure_scoring(stack: StackRecord, database: str) -> dict:
+def measure_scoring(stack: StackRecord, database: str, windows: int) -> dict:
     command = [sys.executable, __file__, "--child", "--mongo", stack.mongo_uri,
-               "--database", database]  # fmt: skip
+               "--database", database, "--windows", str(windows)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def scoring_table(stack: StackRecord, sizes: list[int]) -> None:
+def scoring_table(stack: StackRecord, cases: list[tuple[int, int]]) -> None:
     print(
-        f"\n{'window':>8} | {'raw predict/s':>13} | {'raw I/O/s':>9} | {'scoring/s':>9} | "
+        f"\n{'windows x rows':>15} | {'raw predict/s':>13} | {'raw I/O/s':>9} | {'scoring/s':>9} | "
         f"{'re-run/s':>9} | {'vs predict':>10} | {'vs predict+I/O':>14} | {'peak RSS MiB':>12}"
     )
-    print("-" * 108)
-    for size in sizes:
-        database = f"bench_score_{size}"
+    print("-" * 115)
+    for windows, per_window in cases:
+        size = windows * per_window
+        database = f"bench_score_{windows}x{per_window}"
         store = MongoStore.connect(stack.mongo_uri, database)
-        matrix = prepare_scoring(store, size)
+        matrix = prepare_scoring(store, windows, per_window)
         raw = raw_limits(store, matrix)
-        measured = measure_scoring(stack, database)
+        measured = measure_scoring(stack, database, windows)
         assert measured["scored"] == size, measured
         store.close()
         first, rerun = measured["seconds"]
         raw_all = raw["predict"] + raw["read"] + raw["write"]
         print(
-            f"{size:>8,} | {size / raw['predict']:13,.0f} | "
+            f"{f'{windows:,} x {per_window:,}':>15} | {size / raw['predict']:13,.0f} | "
             f"{size / (raw['read'] + raw['write']):9,.0f} | {size / first:9,.0f} | "
             f"{size / rerun:9,.0f} | {raw['predict'] / first:10.2f} | "
             f"{raw_all / first:14.2f} | {measured['peak_rss_mib']:12,.0f}"
@@ -224,12 +233,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--sizes", default="50000,200000")
+    parser.add_argument("--sizes", default="1008x58,1x50000,1x200000")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--tx-per-day", type=int, default=10_000)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for name in ("mongo", "database"):
         parser.add_argument(f"--{name}", help=argparse.SUPPRESS)
+    parser.add_argument("--windows", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -238,7 +248,8 @@ def main() -> None:
         embedded = EmbeddedStack(Path(state), preferred_ports=False)
         stack = embedded.up()
         try:
-            scoring_table(stack, [int(s) for s in args.sizes.split(",")])
+            cases = [tuple(map(int, size.split("x"))) for size in args.sizes.split(",")]
+            scoring_table(stack, cases)
             training_table(stack, args.days, args.tx_per_day)
         finally:
             embedded.down()

@@ -36,6 +36,7 @@ from fraudstream.store.mongo import DUPLICATE_KEY, MongoStore
 from fraudstream.windows import TimeRange, partition_key
 
 SCORE_BATCH = 20_000
+DETAIL_FIELDS = ["tx_datetime", "customer_id", "terminal_id"]  # copied to flagged documents
 
 
 class NoModelVersion(RuntimeError):
@@ -68,15 +69,18 @@ def score_range(
     time_range: TimeRange,
     thresholds: EnsembleThresholds,
 ) -> ScoringReport:
-    """Score every featured transaction of the range's windows, a batch at a time (memory is
-    bounded by the batch, not the window)."""
+    """Score every featured transaction of the range's windows. The windows scored by one
+    version are read, cleared and written together, a batch at a time: a range of small windows
+    costs a few round trips per batch, not per window, and memory is bounded by the batch."""
     report = ScoringReport()
-    loaded: dict[int, FraudModels] = {}
+    keys = time_range.partition_keys()
+    featured = store.documents_per_window(TRANSACTION_FEATURES, keys)
+    before = {doc["_id"]: doc for doc in store.find_in(SCORED_WINDOWS, "_id", keys)}
+    _clear(store, [key for key in keys if key not in featured])  # an empty window needs no model
     candidates = registry.promoted_summaries(time_range.start)
+    by_version: dict[int, list[TimeRange]] = {}
     for window in time_range.windows():
-        key = partition_key(window.start)
-        if not store.collection(TRANSACTION_FEATURES).find_one({"partition_key": key}, {"_id": 1}):
-            _clear(store, key)  # an empty window needs no model
+        if partition_key(window.start) not in featured:
             continue
         choice = best_for_window(candidates, window.start)
         if choice is None:
@@ -84,62 +88,78 @@ def score_range(
                 "no promoted model version in the registry: materialize fraud_models (or run "
                 "full_retrain_job) once labelled data exists"
             )
-        version = choice.version
-        if version not in loaded:  # a range's windows mostly share a version
-            loaded[version] = registry.load(registry.get(version))
-        models = loaded[version]
-        report.reasons.add(f"v{version}: {choice.reason}")
-        before = store.collection(SCORED_WINDOWS).find_one({"_id": key})
-        # A re-score by another version compares flags: read the old ones before they go.
-        old_flags = (
-            _flagged_ids(store, key)
-            if before is not None and before["model_version"] != version
-            else None
-        )
-        new_flags: set[str] = set()
-        # Replace the window: its old documents go first, so a transaction no longer in it (or
-        # no longer flagged) leaves no trace; a crash in between is repaired by the re-run.
-        _clear(store, key)
-        rows = store.collection(TRANSACTION_FEATURES).find(
-            {"partition_key": key},
-            {"_id": 1, **dict.fromkeys(models.feature_columns, 1)},
-            batch_size=SCORE_BATCH,
-        )
-
-        write = partial(_write, store, key=key, version=version, thresholds=thresholds)
-        # Writes of one batch overlap the read and prediction of the next.
-        with BackgroundWriter(write, depth=1) as writer:
-            for chunk in batches(rows, SCORE_BATCH):
-                frame = pd.DataFrame.from_records(chunk, columns=["_id", *models.feature_columns])
-                probabilities = models.predict_proba(frame[models.feature_columns].to_numpy(float))
-                decision = decide(probabilities, thresholds)
-                ids = frame["_id"].tolist()
-                writer.submit((ids, probabilities, decision))
-                report.scored += len(ids)
-                report.flagged += int(decision.flagged.sum())
-                report.frauds_voted += int(decision.is_fraud.sum())
-                report.unanimous += round(decision.agreement_rate * len(ids))
-                report.versions[version] += len(ids)
-                new_flags.update(np.asarray(ids, dtype=object)[decision.flagged].tolist())
-        _record_window(store, report, window, version, before, (old_flags, new_flags))
+        by_version.setdefault(choice.version, []).append(window)
+        report.reasons.add(f"v{choice.version}: {choice.reason}")
+    for version, windows in by_version.items():
+        models = registry.load(registry.get(version))
+        _score_windows(store, models, version, windows, before, thresholds, report)
     return report
 
 
-def _flagged_ids(store: MongoStore, key: str) -> set[str]:
-    return {
-        doc["_id"]
-        for doc in store.collection(FLAGGED_TRANSACTIONS).find({"partition_key": key}, {"_id": 1})
-    }
-
-
-def _record_window(
+def _score_windows(
     store: MongoStore,
+    models: FraudModels,
+    version: int,
+    windows: list[TimeRange],
+    before: dict[str, dict[str, Any]],
+    thresholds: EnsembleThresholds,
+    report: ScoringReport,
+) -> None:
+    """Replace the scores of ``windows`` with ``version``'s and record each window."""
+    keys = [partition_key(window.start) for window in windows]
+    # A re-score by another version compares flags: read the old ones before they go.
+    rescored = [key for key in keys if key in before and before[key]["model_version"] != version]
+    old_flags = _flagged_ids(store, rescored)
+    new_flags: dict[str, set[str]] = {key: set() for key in keys}
+    # Replace the windows: their old documents go first, so a transaction no longer in them (or
+    # no longer flagged) leaves no trace; a crash in between is repaired by the re-run.
+    _clear(store, keys)
+    columns = ["_id", "partition_key", *DETAIL_FIELDS, *models.feature_columns]
+    rows = store.collection(TRANSACTION_FEATURES).find(
+        {"partition_key": {"$in": keys}}, dict.fromkeys(columns, 1), batch_size=SCORE_BATCH
+    )
+    write = partial(_write, store, version=version, thresholds=thresholds)
+    # Writes of one batch overlap the read and prediction of the next.
+    with BackgroundWriter(write, depth=1) as writer:
+        for chunk in batches(rows, SCORE_BATCH):
+            frame = pd.DataFrame.from_records(chunk, columns=columns)
+            probabilities = models.predict_proba(frame[models.feature_columns].to_numpy(float))
+            decision = decide(probabilities, thresholds)
+            writer.submit((frame[columns[: 2 + len(DETAIL_FIELDS)]], probabilities, decision))
+            report.scored += len(frame)
+            report.flagged += int(decision.flagged.sum())
+            report.frauds_voted += int(decision.is_fraud.sum())
+            report.unanimous += round(decision.agreement_rate * len(frame))
+            report.versions[version] += len(frame)
+            flagged = frame.loc[decision.flagged, ["partition_key", "_id"]]
+            for key, tid in flagged.itertuples(index=False):
+                new_flags[key].add(tid)
+    records = [
+        _window_record(
+            report, window, version, before.get(key), (old_flags.get(key), new_flags[key])
+        )
+        for key, window in zip(keys, windows, strict=True)
+    ]
+    store.collection(SCORED_WINDOWS).bulk_write(records, ordered=False)
+
+
+def _flagged_ids(store: MongoStore, keys: list[str]) -> dict[str, set[str]]:
+    """The flagged transactions of these windows, per window (each of them present)."""
+    flags: dict[str, set[str]] = {key: set() for key in keys}
+    for doc in store.find_in(
+        FLAGGED_TRANSACTIONS, "partition_key", keys, None, {"partition_key": 1}
+    ):
+        flags[doc["partition_key"]].add(doc["_id"])
+    return flags
+
+
+def _window_record(
     report: ScoringReport,
     window: TimeRange,
     version: int,
     before: dict[str, Any] | None,
     flags: tuple[set[str] | None, set[str]],
-) -> None:
+) -> ReplaceOne:
     """The window's ``scored_windows`` document; a re-score by another version records which
     version it replaced and the flags that changed (``flags``: old, or None, and new; also
     counted in ``report``)."""
@@ -162,7 +182,7 @@ def _record_window(
         report.replaced_versions[before["model_version"]] += 1
         report.flags_added += added
         report.flags_removed += removed
-    store.collection(SCORED_WINDOWS).replace_one({"_id": key}, document, upsert=True)
+    return ReplaceOne({"_id": key}, document, upsert=True)
 
 
 def windows_to_rescore(
@@ -186,26 +206,29 @@ def windows_to_rescore(
     return stale_windows(scored, versions, policy)
 
 
-def _clear(store: MongoStore, key: str) -> None:
-    """Delete a window's scoring documents, if it has any."""
-    if store.collection(ENSEMBLE_RESULTS).find_one({"partition_key": key}, {"_id": 1}):
-        for name in (MODEL_PREDICTIONS, ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS):
-            store.collection(name).delete_many({"partition_key": key})
-    store.collection(SCORED_WINDOWS).delete_one({"_id": key})
+def _clear(store: MongoStore, keys: list[str]) -> None:
+    """Delete these windows' scoring documents (one round trip per collection)."""
+    if not keys:
+        return
+    for name in (MODEL_PREDICTIONS, ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS):
+        store.collection(name).delete_many({"partition_key": {"$in": keys}})
+    store.collection(SCORED_WINDOWS).delete_many({"_id": {"$in": keys}})
 
 
 def _write(
     store: MongoStore,
-    scored: tuple[list[str], np.ndarray, EnsembleDecision],
+    scored: tuple[pd.DataFrame, np.ndarray, EnsembleDecision],
     *,
-    key: str,
     version: int,
     thresholds: EnsembleThresholds,
 ) -> None:
-    """Insert a batch's predictions, results and flagged copies."""
-    ids, probabilities, decision = scored
+    """Insert a batch's predictions, results and flagged copies (``scored``: the rows' ids,
+    windows and details, each model's probability, the ensemble's decision)."""
+    rows, probabilities, decision = scored
     now = datetime.now(UTC)
     votes = probabilities >= thresholds.vote
+    ids = rows["_id"].tolist()
+    keys = rows["partition_key"].tolist()
     columns = [probabilities[:, m].tolist() for m in range(len(MODEL_NAMES))]
     vote_columns = [votes[:, m].tolist() for m in range(len(MODEL_NAMES))]
     fraud_votes = decision.fraud_votes.tolist()
@@ -215,7 +238,7 @@ def _write(
     predictions = [
         {
             "_id": tid,
-            "partition_key": key,
+            "partition_key": keys[i],
             "model_version": version,
             "probability": {name: columns[m][i] for m, name in enumerate(MODEL_NAMES)},
             "vote": {name: vote_columns[m][i] for m, name in enumerate(MODEL_NAMES)},
@@ -226,7 +249,7 @@ def _write(
     results = [
         {
             "_id": tid,
-            "partition_key": key,
+            "partition_key": keys[i],
             "model_version": version,
             "fraud_votes": fraud_votes[i],
             "is_fraud": is_fraud[i],
@@ -236,16 +259,11 @@ def _write(
         }
         for i, tid in enumerate(ids)
     ]
-    flagged_results = [result for result in results if result["flagged"]]
-    if flagged_results:
-        details = {
-            doc["_id"]: doc
-            for doc in store.collection(TRANSACTION_FEATURES).find(
-                {"_id": {"$in": [r["_id"] for r in flagged_results]}},
-                {"tx_datetime": 1, "customer_id": 1, "terminal_id": 1},
-            )
-        }
-        flagged_results = [{**details[r["_id"]], **r} for r in flagged_results]
+    details = rows.loc[decision.flagged, ["_id", *DETAIL_FIELDS]].to_dict("records")
+    flagged_results = [
+        {**detail, **results[i]}
+        for detail, i in zip(details, np.flatnonzero(decision.flagged), strict=True)
+    ]
     for name, documents in (
         (MODEL_PREDICTIONS, predictions),
         (ENSEMBLE_RESULTS, results),
