@@ -16,7 +16,7 @@ from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
 from fraudstream.labels.api_client import RETRIES, TIMEOUT_SECONDS, LabelApiClient
 from fraudstream.ml.rescoring import RescoringPolicy
 from fraudstream.reporting.quality import QualityThresholds
-from fraudstream.store.mongo import MongoStore
+from fraudstream.store.mongo import MongoSource, MongoStore
 
 
 class KafkaResource(dg.ConfigurableResource):
@@ -57,11 +57,15 @@ class MongoResource(dg.ConfigurableResource):
     uri: str | None = None
     database: str | None = None
 
-    @contextmanager
-    def store(self) -> Iterator[MongoStore]:
-        store = MongoStore.connect(
+    def source(self) -> MongoSource:
+        """Where the database is, with the login: for processes that connect themselves."""
+        return MongoSource.from_settings(
             self.uri or config.mongo_uri(), self.database or config.mongo_database()
         )
+
+    @contextmanager
+    def store(self) -> Iterator[MongoStore]:
+        store = self.source().connect()
         try:
             yield store
         finally:

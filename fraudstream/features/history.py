@@ -1,58 +1,85 @@
-"""What the feature computation of a range reads from MongoDB, and where it writes the result.
+"""What a feature task reads from MongoDB, and how it writes its result.
 
-Incremental by construction: a range's features read the range's transactions plus the history of
-the customers and terminals that appear in it (customers: 30 days, terminals: 37 days, through the
-``(customer_id, tx_datetime)`` and ``(terminal_id, tx_datetime)`` indexes), never the whole
-collection. The cost grows with the range's size times its entities' history density, not with
-the length of the stored history.
+A task reads a slice (``ReadSlice``) of ``transactions``: every row of a time range (a scan), or
+the rows of a short range plus the customers' 30 and the terminals' 37 days of history through the
+``(customer_id, tx_datetime)`` and ``(terminal_id, tx_datetime)`` indexes (a lookup). Either way
+each row read carries ``fraud_known`` from one label lookup. Writes insert first and update only
+the rows already stored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
-from fraudstream.store import UpdateOne
+from fraudstream.store import BulkWriteError, UpdateOne
 from fraudstream.store.collections import LABELS, TRANSACTION_FEATURES, TRANSACTIONS
-from fraudstream.store.mongo import MongoStore
-from fraudstream.windows import TimeRange, partition_key
+from fraudstream.store.mongo import DUPLICATE_KEY, MongoStore
+from fraudstream.windows import PARTITION_KEY_FORMAT, WINDOW, TimeRange
 
 FEATURE_VERSION = "handbook-v1"
 HISTORY_FIELDS = {"_id": 1, "tx_datetime": 1, "customer_id": 1, "terminal_id": 1, "tx_amount": 1}
+HISTORY_SCHEMA = (
+    "transaction_id string, tx_datetime timestamp, customer_id string, terminal_id string, "
+    "tx_amount double, fraud_known int"
+)
 WRITE_BATCH = 10_000
 
 
-def load_history(
-    store: MongoStore,
-    time_range: TimeRange,
-    *,
-    customer_days: int,
-    terminal_days: int,
-    delay: timedelta,
-) -> pd.DataFrame:
-    """The range's transactions and their entities' history, with ``fraud_known`` per row.
+@dataclass(frozen=True)
+class Lookback:
+    """How far back a row's features look: customers, terminals, and the feedback delay."""
 
-    ``fraud_known`` is 1 when the transaction's label says fraud and was reported within
-    ``delay`` of the transaction (or has no report time: assumed so, as the handbook does): a
-    label the terminal features may use ``delay`` later.
+    customer: timedelta
+    terminal: timedelta
+    delay: timedelta
+
+    @property
+    def longest(self) -> timedelta:
+        return max(self.customer, self.terminal)
+
+
+@dataclass(frozen=True)
+class ReadSlice:
+    """A task's share of a feature job's reads: the rows stamped in ``[start, end)``, with their
+    customers' and terminals' history when ``expand``."""
+
+    start: datetime
+    end: datetime
+    expand: bool
+
+
+def read_slice(store: MongoStore, part: ReadSlice, lookback: Lookback) -> pd.DataFrame:
+    """The slice's rows (and, when it expands, their entities' history) with ``fraud_known``.
+
+    ``fraud_known`` is 1 when the transaction's label says fraud and was reported within the
+    feedback delay of the transaction (or has no report time: assumed so, as the handbook does):
+    a label the terminal features may use that much later.
     """
     collection = store.collection(TRANSACTIONS)
-    in_range = {"tx_datetime": {"$gte": time_range.start, "$lt": time_range.end}}
-    target = list(collection.find(in_range, HISTORY_FIELDS))
-    if not target:
-        return _frame([])
+    in_range = {"tx_datetime": {"$gte": part.start, "$lt": part.end}}
+    rows = list(collection.find(in_range, HISTORY_FIELDS, batch_size=WRITE_BATCH))
+    if part.expand and rows:
+        rows = _with_history(store, rows, TimeRange(part.start, part.end), lookback)
+    frame = _frame(rows)
+    known = _frauds_known(store, frame, lookback.delay) if len(frame) else set()
+    frame["fraud_known"] = frame["transaction_id"].isin(known).astype("int32")
+    return frame
+
+
+def _with_history(
+    store: MongoStore, target: list[dict[str, Any]], time_range: TimeRange, lookback: Lookback
+) -> list[dict[str, Any]]:
     customers = sorted({row["customer_id"] for row in target})
     terminals = sorted({row["terminal_id"] for row in target})
-    customer_times = {
-        "$gte": time_range.start - timedelta(days=customer_days),
-        "$lt": time_range.end,
-    }
+    customer_times = {"$gte": time_range.start - lookback.customer, "$lt": time_range.end}
     terminal_times = {
-        "$gte": time_range.start - timedelta(days=terminal_days),
-        "$lt": time_range.end - delay,
+        "$gte": time_range.start - lookback.terminal,
+        "$lt": time_range.end - lookback.delay,
     }
     by_customer = store.find_in(
         TRANSACTIONS, "customer_id", customers, {"tx_datetime": customer_times}, HISTORY_FIELDS
@@ -61,57 +88,70 @@ def load_history(
         TRANSACTIONS, "terminal_id", terminals, {"tx_datetime": terminal_times}, HISTORY_FIELDS
     )
     rows = {row["_id"]: row for source in (target, by_customer, by_terminal) for row in source}
-    frame = _frame(list(rows.values()))
-    known = _frauds_known(store, frame, delay)
-    frame["fraud_known"] = frame["transaction_id"].isin(known).astype("int32")
-    return frame
+    return list(rows.values())
 
 
 def write_features(store: MongoStore, features: pd.DataFrame, computed_at: datetime) -> int:
-    """Replace the feature documents of these transactions (idempotent); returns the count.
-    ``first_computed_at`` (MongoDB's clock) is kept from the first write: training uses it to
-    find rows that became usable since the previous model version (training_data.py)."""
-    collection = store.collection(TRANSACTION_FEATURES)
+    """Store the feature documents of these transactions (idempotent); returns the count.
+    New ones are inserted; a transaction already stored is updated and keeps its
+    ``first_computed_at`` (MongoDB's clock, read just before the insert): training finds rows
+    that became usable since the previous version by it (training_data.py)."""
     times = pd.to_datetime(features["tx_datetime"])
     # Spark hands back session-time-zone (UTC) wall times without a zone.
     features = features.assign(
         tx_datetime=times.dt.tz_localize(UTC) if times.dt.tz is None else times
     )
+    features = features.assign(partition_key=_partition_keys(features["tx_datetime"]))
     written = 0
     for start in range(0, len(features), WRITE_BATCH):
         chunk = features.iloc[start : start + WRITE_BATCH]
-        operations = [
-            UpdateOne(
-                {"_id": doc["transaction_id"]},
-                [
-                    {
-                        "$set": {
-                            **{
-                                name: {"$literal": value}
-                                for name, value in _feature_document(doc, computed_at).items()
-                            },
-                            "first_computed_at": {"$ifNull": ["$first_computed_at", "$$NOW"]},
-                        }
-                    }
-                ],
-                upsert=True,
-            )
-            for doc in chunk.to_dict("records")
-        ]
-        collection.bulk_write(operations, ordered=False)
-        written += len(operations)
+        documents = [_feature_document(doc, computed_at) for doc in chunk.to_dict("records")]
+        _insert_or_update(store, documents)
+        written += len(documents)
     return written
 
 
+def _insert_or_update(store: MongoStore, documents: list[dict[str, Any]]) -> None:
+    collection = store.collection(TRANSACTION_FEATURES)
+    first = store.server_time()
+    try:
+        collection.insert_many(
+            [doc | {"first_computed_at": first} for doc in documents], ordered=False
+        )
+        return
+    except BulkWriteError as error:
+        errors = error.details["writeErrors"]
+        if any(e["code"] != DUPLICATE_KEY for e in errors):
+            raise
+        stored = sorted(e["index"] for e in errors)
+    collection.bulk_write(
+        [
+            UpdateOne(
+                {"_id": documents[i]["_id"]},
+                [{"$set": {name: {"$literal": value} for name, value in documents[i].items()}}],
+            )
+            for i in stored
+        ],
+        ordered=False,
+    )
+
+
 def _feature_document(row: dict[str, Any], computed_at: datetime) -> dict[str, Any]:
-    when = row["tx_datetime"].to_pydatetime()
     return {
+        "_id": row["transaction_id"],
         **row,
-        "tx_datetime": when,
-        "partition_key": partition_key(when),
+        "tx_datetime": row["tx_datetime"].to_pydatetime(),
         "feature_version": FEATURE_VERSION,
         "computed_at": computed_at,
     }
+
+
+def _partition_keys(times: pd.Series) -> pd.Series:
+    """``windows.partition_key`` of each time, vectorised."""
+    floored = times.dt.floor(f"{int(WINDOW.total_seconds())}s")
+    return pd.Series(
+        floored.dt.strftime(PARTITION_KEY_FORMAT).to_numpy(dtype=object), index=times.index
+    )
 
 
 def _frauds_known(store: MongoStore, frame: pd.DataFrame, delay: timedelta) -> set[str]:

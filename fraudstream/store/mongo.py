@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
@@ -59,6 +60,24 @@ class Upserted(NamedTuple):
     changed_windows: frozenset[str]  # partition keys whose documents were inserted or changed
 
 
+@dataclass(frozen=True)
+class MongoSource:
+    """How a process reaches the database without reading this one's environment: what Spark
+    tasks get to read and write MongoDB themselves (it carries the login: never log it)."""
+
+    uri: str
+    database: str
+    options: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, uri: str, database: str) -> MongoSource:
+        """This process's settings: the URI and database given, credentials from the env."""
+        return cls(uri, database, mongo_client_options())
+
+    def connect(self) -> MongoStore:
+        return MongoStore.connect(self.uri, self.database, options=self.options)
+
+
 class MongoStore:
     """The fraudstream database: one client, typed operations, bounded retries."""
 
@@ -68,8 +87,16 @@ class MongoStore:
         self.uri = uri  # for worker processes, which open their own client
 
     @classmethod
-    def connect(cls, uri: str, database: str, *, timeout_ms: int = 5_000) -> MongoStore:
-        """Connect and verify the server answers; a clear error if it does not."""
+    def connect(
+        cls,
+        uri: str,
+        database: str,
+        *,
+        timeout_ms: int = 5_000,
+        options: dict[str, object] | None = None,
+    ) -> MongoStore:
+        """Connect and verify the server answers; a clear error if it does not. ``options``
+        (credentials, TLS) default to ``config.mongo_client_options()``."""
         client: MongoClient = MongoClient(
             uri,
             serverSelectionTimeoutMS=timeout_ms,
@@ -78,7 +105,7 @@ class MongoStore:
             # A write is acknowledged once in the journal: offsets committed after it never point
             # past records a mongod killed a moment later had only in memory.
             journal=True,
-            **mongo_client_options(),
+            **(mongo_client_options() if options is None else options),
         )
         try:
             client.admin.command("ping")

@@ -2,22 +2,18 @@
 partition."""
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
-from fraudstream.features.contract import DELAY_DAYS, WINDOW_DAYS, lookback_days
-from fraudstream.features.history import load_history, write_features
-from fraudstream.features.spark import transaction_features as compute_features
+from fraudstream.features.job import compute_features
 from fraudstream.windows import TimeRange
 from pipeline.automation import every_window
 from pipeline.keys import TRANSACTIONS
 from pipeline.owners import DATA_ENGINEERING
 from pipeline.partitions import ten_minute_partitions
 from pipeline.resources import MongoResource
-
-CHUNK = timedelta(days=1)
 
 
 @dg.asset(
@@ -34,36 +30,33 @@ def transaction_features(
 ) -> dg.MaterializeResult:
     """The handbook's features of each window's transactions (weekend/night flags; per customer the
     count and mean amount over 1, 7, 30 days; per terminal the count and fraud risk over 1, 7, 30
-    days before a 7-day feedback delay), computed on Spark over the window plus its customers' and
-    terminals' history, stored in MongoDB `transaction_features`."""
+    days before a 7-day feedback delay), computed in one Spark job over the range and its
+    customers' and terminals' history; Spark's tasks read and write MongoDB
+    `transaction_features` themselves."""
     window = context.partition_time_window
     started = time.monotonic()
-    written = history_rows = frauds_known = 0
     with mongo.store() as store:
         store.ensure_indexes()
-        # A backfill is computed a day at a time: memory stays bounded by a day's history.
-        for chunk in TimeRange(window.start, window.end).chunks(CHUNK):
-            history = load_history(
-                store,
-                chunk,
-                customer_days=max(WINDOW_DAYS),
-                terminal_days=lookback_days(),
-                delay=timedelta(days=DELAY_DAYS),
-            )
-            if history.empty:
-                continue
-            features = compute_features(
-                pyspark.spark_session.createDataFrame(history), chunk.start, chunk.end
-            ).toPandas()
-            written += write_features(store, features, datetime.now(UTC))
-            history_rows += len(history)
-            frauds_known += int(history["fraud_known"].sum())
-    context.log.info(f"features of {written} transactions from {history_rows} history rows")
+    run = compute_features(
+        pyspark.spark_session,
+        mongo.source(),
+        TimeRange(window.start, window.end),
+        datetime.now(UTC),
+    )
+    context.log.info(
+        f"features of {run.written} transactions from {run.rows_read} rows read "
+        f"({run.mode}, {run.tasks} tasks)"
+    )
     return dg.MaterializeResult(
         metadata={
-            "transactions": written,
-            "history_rows": history_rows,
-            "frauds_known_in_history": frauds_known,
+            "transactions": run.written,
+            "history_rows": run.rows_read,
+            "rows_read_per_transaction": round(run.rows_read / run.written, 2)
+            if run.written
+            else 0.0,
+            "read_mode": run.mode,
+            "read_tasks": run.tasks,
+            "frauds_known_in_history": run.frauds_known,
             "duration_s": round(time.monotonic() - started, 3),
         }
     )
