@@ -12,3 +12,6 @@ ENSEMBLE_PREDICTIONS = dg.AssetKey("ensemble_predictions")
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 TRIGGER = "fraudstream/trigger"  # which sensor requested a run
+# The queue starts runs by this tag, highest first: ingestion is never starved by downstream work.
+PRIORITY = "dagster/priority"
+INGESTION_PRIORITY = "10"

@@ -45,6 +45,7 @@ def test_the_lag_sensor_requests_closed_windows_as_one_range_and_never_twice(
         "2026-11-23-07:50",  # one lateness before the oldest record: its stream may start there
         "2026-11-23-08:40",
     )
+    assert request.tags["dagster/priority"] == "10"  # queued ahead of downstream runs
     [observation] = result.asset_events
     assert observation.metadata["kafka_lag"].value == 120
     assert observation.metadata["watermark"].value == "2026-11-23T08:53:30+00:00"

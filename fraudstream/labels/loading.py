@@ -20,9 +20,9 @@ from typing import Any
 from fraudstream.batching import batches
 from fraudstream.ingest.landing import LandingFile, read_rows
 from fraudstream.ingest.schema import InvalidRecord, transaction_id_of
-from fraudstream.store import UpdateOne
+from fraudstream.store import BulkWriteError, UpdateOne
 from fraudstream.store.collections import LABELS
-from fraudstream.store.mongo import MongoStore
+from fraudstream.store.mongo import DUPLICATE_KEY, MongoStore
 from fraudstream.windows import parse_utc
 
 LABEL_COLUMNS = frozenset(("transaction_id", "tx_fraud"))
@@ -90,41 +90,37 @@ def label_from_fields(fields: Mapping[str, Any]) -> Label:
 
 
 def store_labels(store: MongoStore, labels: Sequence[Label], source: str) -> LabelWrite:
-    """Upsert labels on ``_id = transaction_id`` (idempotent). ``loaded_at`` is set by the
-    server when a label is new or its verdict changed, and kept otherwise."""
+    """Store labels on ``_id = transaction_id`` (idempotent): new ones inserted in bulk, stored
+    ones updated. ``loaded_at`` (MongoDB's clock) is set when a label is new or its verdict
+    changed, and kept otherwise."""
     if not labels:
         return LabelWrite()
     # The same transaction twice in a batch: the last verdict wins, as it would in sequence.
     latest = {label.transaction_id: label for label in labels}
-    operations = [
-        UpdateOne(
-            {"_id": label.transaction_id},
-            [
-                {
-                    "$set": {
-                        # Evaluated against the stored document: "$tx_fraud" is the old verdict.
-                        "loaded_at": {
-                            "$cond": [
-                                {"$eq": ["$tx_fraud", label.tx_fraud]},
-                                "$loaded_at",
-                                "$$NOW",
-                            ]
-                        },
-                        "tx_fraud": label.tx_fraud,
-                        "reported_at": label.reported_at,
-                        "source": source,
-                    }
-                }
-            ],
-            upsert=True,
-        )
-        for label in latest.values()
-    ]
     stored = {
         doc["_id"]: doc["tx_fraud"]
-        for doc in store.collection(LABELS).find({"_id": {"$in": list(latest)}}, {"tx_fraud": 1})
+        for doc in store.find_in(LABELS, "_id", list(latest), None, {"tx_fraud": 1})
     }
-    store.collection(LABELS).bulk_write(operations, ordered=False)
+    new = [label for tid, label in latest.items() if tid not in stored]
+    updates = [label for tid, label in latest.items() if tid in stored]
+    if new:
+        loaded_at = store.server_time()
+        documents = [
+            {"_id": label.transaction_id, "tx_fraud": label.tx_fraud,
+             "reported_at": label.reported_at, "source": source, "loaded_at": loaded_at}
+            for label in new
+        ]  # fmt: skip
+        try:
+            store.collection(LABELS).insert_many(documents, ordered=False)
+        except BulkWriteError as error:  # stored meanwhile by another load: update those
+            errors = error.details["writeErrors"]
+            if any(e["code"] != DUPLICATE_KEY for e in errors):
+                raise
+            updates += [new[e["index"]] for e in errors]
+    if updates:
+        store.collection(LABELS).bulk_write(
+            [_label_update(label, source) for label in updates], ordered=False
+        )
     changed = sum(
         1 for tid, label in latest.items() if tid in stored and stored[tid] != label.tx_fraud
     )
@@ -132,6 +128,26 @@ def store_labels(store: MongoStore, labels: Sequence[Label], source: str) -> Lab
         new=len(latest) - len(stored),
         changed=changed,
         unchanged=len(labels) - (len(latest) - len(stored)) - changed,
+    )
+
+
+def _label_update(label: Label, source: str) -> UpdateOne:
+    return UpdateOne(
+        {"_id": label.transaction_id},
+        [
+            {
+                "$set": {
+                    # Evaluated against the stored document: "$tx_fraud" is the old verdict.
+                    "loaded_at": {
+                        "$cond": [{"$eq": ["$tx_fraud", label.tx_fraud]}, "$loaded_at", "$$NOW"]
+                    },
+                    "tx_fraud": label.tx_fraud,
+                    "reported_at": label.reported_at,
+                    "source": source,
+                }
+            }
+        ],
+        upsert=True,
     )
 
 

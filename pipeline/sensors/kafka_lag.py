@@ -18,7 +18,14 @@ from fraudstream.ingest.lag import (
 )
 from fraudstream.reporting.reports import markdown_table
 from fraudstream.windows import partition_key, window_of_key
-from pipeline.keys import RANGE_END, RANGE_START, TRANSACTIONS, TRIGGER
+from pipeline.keys import (
+    INGESTION_PRIORITY,
+    PRIORITY,
+    RANGE_END,
+    RANGE_START,
+    TRANSACTIONS,
+    TRIGGER,
+)
 from pipeline.partitions import ten_minute_partitions
 from pipeline.resources import KafkaResource, MongoResource
 from pipeline.runs import unfinished_runs
@@ -141,6 +148,7 @@ def _request(windows: WindowRange, run_key: str) -> dg.RunRequest:
                 windows.end.timestamp() - 1
             ),
             TRIGGER: SENSOR_NAME,
+            PRIORITY: INGESTION_PRIORITY,
             "dagster/max_retries": "2",
         },
     )

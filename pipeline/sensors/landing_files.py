@@ -16,7 +16,15 @@ from fraudstream.ingest.landing import (
 )
 from fraudstream.ingest.landing_plan import KINDS, BatchFileRuns, LandingPlan, kind_of, plan_landing
 from fraudstream.ingest.landing_watch import changed_files, from_state, take, to_state
-from pipeline.keys import LABELS, RANGE_END, RANGE_START, TRANSACTIONS, TRIGGER
+from pipeline.keys import (
+    INGESTION_PRIORITY,
+    LABELS,
+    PRIORITY,
+    RANGE_END,
+    RANGE_START,
+    TRANSACTIONS,
+    TRIGGER,
+)
 from pipeline.resources import MongoResource
 
 SENSOR_NAME = "landing_files_sensor"
@@ -100,6 +108,7 @@ def _window_requests(batch: BatchFileRuns) -> list[dg.RunRequest]:
                 RANGE_START: stretch[0],
                 RANGE_END: stretch[-1],
                 TRIGGER: SENSOR_NAME,
+                PRIORITY: INGESTION_PRIORITY,
                 "fraudstream/file": batch.file.path.name,
             },
         )
