@@ -49,7 +49,8 @@ def hourly_training_schedule(
     hour = _closed_hour(context)
     if hour is None:
         return dg.SkipReason("no hour has closed since the partition start")
-    if hour in context.instance.get_materialized_partitions(FRAUD_MODELS):
+    status = context.instance.get_status_by_partition(FRAUD_MODELS, [hour], hourly_partitions)
+    if (status or {}).get(hour) == dg.AssetPartitionStatus.MATERIALIZED:
         return dg.SkipReason(f"hour {hour} is already trained (by automation)")
     return dg.RunRequest(run_key=f"hourly-training:{hour}", partition_key=hour)
 

@@ -131,8 +131,10 @@ def test_windows_whose_runs_failed_are_found_again_as_ranges() -> None:
         WindowRange(T0 + 20 * MINUTE, T0 + 40 * MINUTE),
         WindowRange(T0 + 60 * MINUTE, T0 + 70 * MINUTE),
     ]
-    # Without a recorded start, from the first materialized window; nothing requested: nothing.
-    assert failed_windows(None, T0 + 80 * MINUTE, materialized)[0].start == T0 + 20 * MINUTE
+    # A check starts where the last one found the first gap; nothing requested: nothing.
+    assert failed_windows(T0 + 60 * MINUTE, T0 + 80 * MINUTE, materialized) == [
+        WindowRange(T0 + 60 * MINUTE, T0 + 70 * MINUTE)
+    ]
     assert failed_windows(None, None, materialized) == []
     assert failed_windows(T0, T0 + 80 * MINUTE, windows) == []
 

@@ -153,20 +153,21 @@ def late_sweep(lag: TopicLag, requested_until: datetime | None) -> WindowRange |
 
 
 def failed_windows(
-    requested_from: datetime | None,
+    checked_from: datetime | None,
     requested_until: datetime | None,
     materialized: Iterable[datetime],
     max_windows: int = 144,
 ) -> list[WindowRange]:
-    """Windows requested before that are still not materialized, as ranges: their runs failed
-    (a successful range run materializes every window of it, empty ones too). The sensor asks
-    for them again once none of its runs is in flight, so a gap heals when its cause is gone."""
-    done = set(materialized)
-    start = requested_from or (min(done) if done else None)
-    if start is None or requested_until is None:
+    """Windows from ``checked_from`` (the first requested window no earlier check found
+    complete) to ``requested_until`` that are still not materialized, as ranges: their runs
+    failed (a successful range run materializes every window of it, empty ones too). The sensor
+    asks for them again once none of its runs is in flight, so a gap heals when its cause is
+    gone; a check covers only the windows since the last gap, not the whole history."""
+    if checked_from is None or requested_until is None:
         return []
+    done = set(materialized)
     ranges: list[WindowRange] = []
-    window = start
+    window = checked_from
     while window < requested_until:
         if window in done:
             pass

@@ -1,7 +1,6 @@
 """The Kafka-lag sensor: ingestion runs for closed 10-minute windows that hold new records."""
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -17,7 +16,7 @@ from fraudstream.ingest.lag import (
     windows_to_ingest,
 )
 from fraudstream.reporting.reports import markdown_table
-from fraudstream.windows import partition_key, window_of_key
+from fraudstream.windows import TimeRange, partition_key, window_of_key, window_start
 from pipeline.keys import (
     INGESTION_PRIORITY,
     PRIORITY,
@@ -84,24 +83,25 @@ def kafka_lag_sensor(
             "landing/transactions/."
         )
     observation = _observation(lag, emptied)
+    unplanned_from = requested_until or ten_minute_partitions.start
     plan = windows_to_ingest(
         lag,
         requested_until,
-        _materialized_windows(context.instance),
+        _materialized_windows(context.instance, unplanned_from, lag.watermark),
         ten_minute_partitions.start,
         MAX_WINDOWS_PER_RUN,
     )
-    requested_from = (
-        datetime.fromisoformat(state["requested_from"]) if state.get("requested_from") else None
-    )
+    checked_from = _moment(state.get("checked_from") or state.get("requested_from"))
     if plan:
         requests = [
             _request(r, f"ingest:{partition_key(r.start)}:{partition_key(r.end)}") for r in plan
         ]
-        cursor = _cursor(requested_from or plan[0].start, plan[-1].end, ends, moved_at)
+        cursor = _cursor(checked_from or plan[0].start, plan[-1].end, ends, moved_at)
         return dg.SensorResult(run_requests=requests, asset_events=[observation], cursor=cursor)
-    cursor = _cursor(requested_from, requested_until, ends, moved_at)
-    requests = _repairs(context.instance, lag, requested_from, requested_until, ends, now)
+    requests, checked_from = _repairs(
+        context.instance, lag, checked_from, requested_until, ends, now
+    )
+    cursor = _cursor(checked_from, requested_until, ends, moved_at)
     if requests:
         return dg.SensorResult(run_requests=requests, asset_events=[observation], cursor=cursor)
     return dg.SensorResult(
@@ -112,29 +112,34 @@ def kafka_lag_sensor(
 def _repairs(
     instance: dg.DagsterInstance,
     lag: TopicLag,
-    requested_from: datetime | None,
+    checked_from: datetime | None,
     requested_until: datetime | None,
     ends: dict[str, int],
     now: datetime,
-) -> list[dg.RunRequest]:
+) -> tuple[list[dg.RunRequest], datetime | None]:
     """With nothing new to ingest and none of its runs in flight: the windows whose runs failed
     (again at most once per retry interval), else late records at the end of an idle topic
-    (the newest window's scan reaches them)."""
-    if unfinished_runs(instance, SENSOR_NAME):
-        return []
+    (the newest window's scan reaches them). Also where the next check for failed windows
+    starts: the first one still missing (every window before it is materialized)."""
+    if unfinished_runs(instance, SENSOR_NAME) or checked_from is None:
+        return [], checked_from
     failed = failed_windows(
-        requested_from, requested_until, _materialized_windows(instance), MAX_WINDOWS_PER_RUN
+        checked_from,
+        requested_until,
+        _materialized_windows(instance, checked_from, requested_until),
+        MAX_WINDOWS_PER_RUN,
     )
     if failed:
         epoch = int(now.timestamp() // RETRY_FAILED_AFTER.total_seconds())
         return [
             _request(r, f"retry:{partition_key(r.start)}:{partition_key(r.end)}:{epoch}")
             for r in failed
-        ]
+        ], failed[0].start
     sweep = late_sweep(lag, requested_until)
     if sweep is None:
-        return []
-    return [_request(sweep, f"late-sweep:{partition_key(sweep.start)}:{sum(ends.values())}")]
+        return [], requested_until
+    late = _request(sweep, f"late-sweep:{partition_key(sweep.start)}:{sum(ends.values())}")
+    return [late], requested_until
 
 
 def _request(windows: WindowRange, run_key: str) -> dg.RunRequest:
@@ -154,23 +159,38 @@ def _request(windows: WindowRange, run_key: str) -> dg.RunRequest:
     )
 
 
-def _materialized_windows(instance: dg.DagsterInstance) -> Iterator[datetime]:
-    """Starts of the materialized windows, read lazily: a tick reads them only once a window has
-    closed, not on every tick (the query grows with the partitions' history)."""
-    for key in instance.get_materialized_partitions(TRANSACTIONS):
-        yield window_of_key(key).start
+def _materialized_windows(
+    instance: dg.DagsterInstance, start: datetime, end: datetime | None
+) -> set[datetime]:
+    """Starts of the materialized windows in ``[start, end)``, from Dagster's partition-status
+    cache (kept up to date from the events since its last read): a tick's cost follows the
+    windows it asks about, not the partitions' history."""
+    if end is None or window_start(end) <= start:
+        return set()
+    keys = TimeRange(start, window_start(end)).partition_keys()
+    status = instance.get_status_by_partition(TRANSACTIONS, keys, ten_minute_partitions) or {}
+    return {
+        window_of_key(key).start
+        for key, value in status.items()
+        if value == dg.AssetPartitionStatus.MATERIALIZED
+    }
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def _cursor(
-    requested_from: datetime | None,
+    checked_from: datetime | None,
     requested_until: datetime | None,
     ends: dict[str, int],
     moved_at: datetime,
 ) -> str:
-    """Windows requested so far, and when the topic's ends last moved (idle detection)."""
+    """Windows requested so far (every one before ``checked_from`` is materialized), and when
+    the topic's ends last moved (idle detection)."""
     return json.dumps(
         {
-            "requested_from": requested_from.isoformat() if requested_from else None,
+            "checked_from": checked_from.isoformat() if checked_from else None,
             "requested_until": requested_until.isoformat() if requested_until else None,
             "ends": ends,
             "ends_moved_at": moved_at.isoformat(),
