@@ -41,8 +41,7 @@ defs = dg.Definitions(
         model_quality_report,
     ],
     asset_checks=quality_checks,
-    # One process per run: the multiprocess executor costs ~1.4 s per step (bench/README.md),
-    # and one Spark session per run is the rule.
+    # One process per run: the multiprocess executor costs ~1.4 s per step (bench/README.md).
     executor=dg.in_process_executor,
     jobs=[full_retrain_job, hourly_training_job],
     schedules=[hourly_training_schedule, daily_full_retrain_schedule],
@@ -57,7 +56,7 @@ defs = dg.Definitions(
         "kafka": KafkaResource(),
         "mongo": MongoResource(),
         "label_api": LabelApiResource(),
-        "pyspark": spark_resource(),
+        "spark": spark_resource(),
         "quality_limits": QualityResource(),
         "rescoring": RescoringResource(),
     },

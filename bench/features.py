@@ -124,7 +124,7 @@ def main() -> None:
             stored = store_history(store, args.days, args.tx_per_day)
             resources = {
                 "mongo": MongoResource(uri=stack.mongo_uri, database="bench_features"),
-                "pyspark": spark_resource(),
+                "spark": spark_resource(),
             }
             end = START + timedelta(days=args.days)
             warm = TimeRange(end - 3 * WINDOW, end - 2 * WINDOW)

@@ -96,6 +96,13 @@ def spark_master() -> str:
     return env("SPARK_MASTER", "local[*]")
 
 
+def spark_remote() -> str | None:
+    """A running Spark Connect server the runs use instead of starting Spark themselves
+    (``FRAUDSTREAM_SPARK_REMOTE``, ``sc://host:port``; set by the embedded stack for its Dagster
+    processes); None: each run starts its own session on ``spark_master()``."""
+    return env("SPARK_REMOTE") or None
+
+
 def spark_driver_memory() -> str:
     """Heap of the Spark driver (``FRAUDSTREAM_SPARK_DRIVER_MEMORY``); local mode runs in it."""
     return env("SPARK_DRIVER_MEMORY", "2g")
@@ -152,6 +159,7 @@ class StackRecord:
     started_at: str
     dagster_url: str | None = None
     dagster_storage: str | None = None  # Postgres URL (no password) when asked, else SQLite
+    spark_remote: str | None = None  # the Spark Connect server the Dagster runs use
 
     @classmethod
     def load(cls, directory: Path) -> StackRecord | None:

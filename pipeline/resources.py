@@ -9,9 +9,10 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import dagster as dg
-from dagster_pyspark import PySparkResource
+from pyspark.sql import SparkSession
 
 from fraudstream import config
+from fraudstream.features.job import remote_answers
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
 from fraudstream.labels.api_client import RETRIES, TIMEOUT_SECONDS, LabelApiClient
 from fraudstream.ml.rescoring import RescoringPolicy
@@ -144,7 +145,33 @@ class RescoringResource(dg.ConfigurableResource):
         )
 
 
-def spark_resource() -> PySparkResource:
-    """One Spark session per run (dagster-pyspark); master from FRAUDSTREAM_SPARK_MASTER, executor
-    sizing from FRAUDSTREAM_SPARK_EXECUTOR_* (docs/deploy.md)."""
-    return PySparkResource(spark_config=config.spark_settings())
+class SparkResource(dg.ConfigurableResource):
+    """Spark for the feature job: a running Spark Connect server when one is configured
+    (FRAUDSTREAM_SPARK_REMOTE; `fraudstream up` runs one for its Dagster runs: no run pays a JVM
+    start), else a session of the run's own (FRAUDSTREAM_SPARK_MASTER, executor sizing
+    FRAUDSTREAM_SPARK_EXECUTOR_*; docs/deploy.md)."""
+
+    remote: str | None = None
+
+    @contextmanager
+    def session(self) -> Iterator[SparkSession]:
+        remote = self.remote or config.spark_remote()
+        if remote is None:
+            yield SparkSession.builder.config(map=config.spark_settings()).getOrCreate()
+            return
+        if not remote_answers(remote):
+            raise config.ServiceUnavailable(
+                f"the Spark Connect server at {remote} (FRAUDSTREAM_SPARK_REMOTE) does not "
+                "answer: start it (`fraudstream up` restarts the embedded one), or unset the "
+                "variable to let each run start its own Spark."
+            )
+        spark = SparkSession.builder.remote(remote).getOrCreate()
+        try:
+            yield spark
+        finally:
+            spark.stop()  # ends this run's session; the server and its workers stay warm
+
+
+def spark_resource() -> SparkResource:
+    """The feature job's Spark (see ``SparkResource``)."""
+    return SparkResource()

@@ -149,5 +149,5 @@ def resources(stack: StackRecord, topic: str, database: str) -> dict[str, object
     return {
         "kafka": kafka_resource(stack, topic),
         "mongo": MongoResource(uri=stack.mongo_uri, database=database),
-        "pyspark": spark_resource(),
+        "spark": spark_resource(),
     }

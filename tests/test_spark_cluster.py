@@ -1,6 +1,7 @@
 """The feature job on a Spark standalone cluster (a master and a worker started from PySpark's own
 scripts, as the production image does): the same asset, only FRAUDSTREAM_SPARK_MASTER changed,
-writes the same features as in local mode."""
+writes the same features as in local mode; so does a run through a Spark Connect server in front
+of the cluster (FRAUDSTREAM_SPARK_REMOTE), as the stack runs one."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from fraudstream.config import StackRecord
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.delivery import TransactionPublisher
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
+from fraudstream.tooling.stack import spark_connect
 from fraudstream.tooling.stack.processes import free_port, spawn, terminate, wait_until
 from fraudstream.windows import TimeRange, parse_utc
 from pipeline.assets.features import transaction_features
@@ -75,12 +77,24 @@ def features_of(store: MongoStore) -> dict[str, dict]:
     }
 
 
+def materialize_in_a_process(window: str, env: dict[str, str]) -> None:
+    """A run in its own process, as the daemon launches it, configured by the environment."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "definitions",
+         "--select", "transaction_features", "--partition", window],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_the_feature_job_runs_unchanged_on_a_standalone_cluster(
     spark_master: tuple[str, int],
     stack: StackRecord,
     topic: str,
     database: str,
     store: MongoStore,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     simulated = TransactionSimulator(SimulationConfig(seed=5, tx_per_day=3_000)).transactions(HOURS)
     with TransactionPublisher(stack.kafka_bootstrap, topic) as publisher:
@@ -96,7 +110,7 @@ def test_the_feature_job_runs_unchanged_on_a_standalone_cluster(
     local = dg.materialize(
         [transaction_features],
         partition_key=WINDOW,
-        resources={**resources, "pyspark": spark_resource()},
+        resources={**resources, "spark": spark_resource()},
         instance=instance,
         selection=[transaction_features],
     )
@@ -104,20 +118,40 @@ def test_the_feature_job_runs_unchanged_on_a_standalone_cluster(
     local_features = features_of(store)
     store.collection("transaction_features").delete_many({})
 
-    # On the cluster: a run in its own process, as the daemon launches it, configured by the
-    # environment alone.
+    # On the cluster: the run's own Spark application.
     url, ui_port = spark_master
-    done = subprocess.run(
-        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "definitions",
-         "--select", "transaction_features", "--partition", WINDOW],
-        cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ,
-             "FRAUDSTREAM_MONGO_URI": stack.mongo_uri, "FRAUDSTREAM_MONGO_DATABASE": database,
-             "FRAUDSTREAM_SPARK_MASTER": url, "FRAUDSTREAM_SPARK_DRIVER_HOST": "127.0.0.1",
-             "FRAUDSTREAM_SPARK_EXECUTOR_MEMORY": "512m", "FRAUDSTREAM_SPARK_CORES_MAX": "1"},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    mongo = {"FRAUDSTREAM_MONGO_URI": stack.mongo_uri, "FRAUDSTREAM_MONGO_DATABASE": database}
+    cluster = {
+        "FRAUDSTREAM_SPARK_MASTER": url,
+        "FRAUDSTREAM_SPARK_DRIVER_HOST": "127.0.0.1",
+        "FRAUDSTREAM_SPARK_EXECUTOR_MEMORY": "512m",
+        "FRAUDSTREAM_SPARK_CORES_MAX": "1",
+    }
+    materialize_in_a_process(WINDOW, mongo | cluster)  # fmt: skip
     assert features_of(store) == local_features and len(local_features) > 0
-    # The run really was an application of the cluster, and it has finished.
-    applications = master_state(ui_port)["completedapps"]
-    assert [a["name"] for a in applications] == ["fraudstream"]
+    # The run really was an application of the cluster, and it has finished (the master
+    # notes the end once the run's process has gone).
+    wait_until(
+        lambda: [a["name"] for a in master_state(ui_port)["completedapps"]] == ["fraudstream"],
+        30, "the run's application to finish on the cluster", tmp_path / "none.log",
+    )  # fmt: skip
+
+    # Through a long-lived Spark Connect server in front of the cluster: the run only connects.
+    store.collection("transaction_features").delete_many({})
+    for name, value in cluster.items():
+        monkeypatch.setenv(name, value)
+    port = free_port(None)
+    server = spawn(
+        spark_connect.server_argv(port), tmp_path / "connect.log", env=spark_connect.server_env()
+    )
+    remote = f"sc://127.0.0.1:{port}"
+    try:
+        wait_until(
+            lambda: spark_connect.answers(remote), 120, "Spark Connect", tmp_path / "connect.log"
+        )
+        materialize_in_a_process(WINDOW, mongo | {"FRAUDSTREAM_SPARK_REMOTE": remote})
+        assert features_of(store) == local_features
+        running = [a["name"] for a in master_state(ui_port)["activeapps"]]
+        assert running == ["fraudstream-connect"]  # the server's application did the work
+    finally:
+        terminate(server)

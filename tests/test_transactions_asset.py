@@ -104,7 +104,7 @@ def test_the_code_location_defines_the_assets_as_designed() -> None:
     assert {"kafka", "mongodb"} <= set(node.kinds)
     assert node.description
     assert ten_minute_partitions.get_first_partition_key() == "2026-01-01-00:00"
-    assert set(repository.get_top_level_resources()) >= {"kafka", "mongo", "pyspark"}
+    assert set(repository.get_top_level_resources()) >= {"kafka", "mongo", "spark"}
     graph = repository.asset_graph
     features = graph.get(dg.AssetKey("transaction_features"))
     assert features.parent_keys == {dg.AssetKey("transactions")}

@@ -18,6 +18,7 @@ Two ways to read, chosen by the range's length (``FeatureJob.scan_from``):
 from __future__ import annotations
 
 import math
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -171,3 +172,13 @@ def _writer(
         yield pd.DataFrame({"written": [written]})
 
     return write
+
+
+def remote_answers(url: str) -> bool:
+    """Whether the Spark Connect server at ``sc://host:port`` accepts connections."""
+    host, port = url.removeprefix("sc://").split("/", 1)[0].rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False

@@ -5,7 +5,6 @@ import time
 from datetime import UTC, datetime
 
 import dagster as dg
-from dagster_pyspark import PySparkResource
 
 from fraudstream.features.job import compute_features
 from fraudstream.windows import TimeRange
@@ -13,7 +12,7 @@ from pipeline.automation import every_window
 from pipeline.keys import TRANSACTIONS
 from pipeline.owners import DATA_ENGINEERING
 from pipeline.partitions import ten_minute_partitions
-from pipeline.resources import MongoResource
+from pipeline.resources import MongoResource, SparkResource
 
 
 @dg.asset(
@@ -26,7 +25,7 @@ from pipeline.resources import MongoResource
     kinds={"spark", "mongodb"},
 )
 def transaction_features(
-    context: dg.AssetExecutionContext, mongo: MongoResource, pyspark: PySparkResource
+    context: dg.AssetExecutionContext, mongo: MongoResource, spark: SparkResource
 ) -> dg.MaterializeResult:
     """The handbook's features of each window's transactions (weekend/night flags; per customer the
     count and mean amount over 1, 7, 30 days; per terminal the count and fraud risk over 1, 7, 30
@@ -37,12 +36,10 @@ def transaction_features(
     started = time.monotonic()
     with mongo.store() as store:
         store.ensure_indexes()
-    run = compute_features(
-        pyspark.spark_session,
-        mongo.source(),
-        TimeRange(window.start, window.end),
-        datetime.now(UTC),
-    )
+    with spark.session() as session:
+        run = compute_features(
+            session, mongo.source(), TimeRange(window.start, window.end), datetime.now(UTC)
+        )
     context.log.info(
         f"features of {run.written} transactions from {run.rows_read} rows read "
         f"({run.mode}, {run.tasks} tasks)"

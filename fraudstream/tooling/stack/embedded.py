@@ -2,7 +2,8 @@
 
 MongoDB (data on disk under the state dir, authentication on), the Tansu broker (memory
 storage: topics start empty after a restart) and the simulator's label API run as detached
-processes recorded in ``<state dir>/stack.json``. A service whose ``FRAUDSTREAM_*`` variable is
+processes recorded in ``<state dir>/stack.json``; with Dagster, also a Spark Connect server its
+runs share. A service whose ``FRAUDSTREAM_*`` variable is
 set (to anything but the stack's own address) is used instead of started. ``up`` is idempotent
 and repairs: healthy services are kept, dead ones start again on the address they had.
 """
@@ -21,12 +22,12 @@ from fraudstream.config import ServiceUnavailable, StackRecord
 from fraudstream.ingest.kafka_admin import DEFAULT_PARTITIONS, broker_answers, ensure_topic
 from fraudstream.store.access import ensure_user
 from fraudstream.store.mongo import MongoStore, redacted
-from fraudstream.tooling.stack import binaries
+from fraudstream.tooling.stack import binaries, spark_connect
 from fraudstream.tooling.stack.dagster_services import start_dagster, webserver_answers
 from fraudstream.tooling.stack.postgres import PostgresServer, start_postgres
 from fraudstream.tooling.stack.processes import free_port, is_running, spawn, terminate, wait_until
 
-PREFERRED_PORTS = {"mongodb": 27017, "kafka": 9092, "label-api": 8765}
+PREFERRED_PORTS = {"mongodb": 27017, "kafka": 9092, "label-api": 8765, "spark-connect": 15002}
 START_TIMEOUT = 60.0
 MONGO_USER = "fraudstream"
 
@@ -81,10 +82,11 @@ class EmbeddedStack:
             label_api = self._label_api(record, processes)
             self._check_external(mongo_uri, kafka)
             ensure_topic(kafka, config.kafka_topic(), topic_partitions)
-            dagster_url = dagster_storage = None
+            dagster_url = dagster_storage = spark_remote = None
             if dagster:
+                spark_remote = self._spark_connect(record, processes)
                 dagster_url, dagster_storage = self._dagster(
-                    record, processes, mongo_uri, kafka, label_api, postgres
+                    record, processes, mongo_uri, kafka, label_api, spark_remote, postgres
                 )
         except BaseException:
             for name, pid in processes.items():
@@ -99,6 +101,7 @@ class EmbeddedStack:
             started_at=record.started_at if record else StackRecord.now(),
             dagster_url=dagster_url,
             dagster_storage=dagster_storage,
+            spark_remote=spark_remote,
         )
         record.save(self.state_dir)
         return record
@@ -127,6 +130,28 @@ class EmbeddedStack:
             return recorded
         return self._start_label_api(processes, _port_of(recorded))
 
+    def _spark_connect(self, record: StackRecord | None, processes: dict[str, int]) -> str:
+        """The Spark Connect server of the Dagster runs (``FRAUDSTREAM_SPARK_REMOTE`` names
+        another one: used instead)."""
+        recorded = record.spark_remote if record else None
+        external = _external("SPARK_REMOTE", recorded)
+        if external:
+            return external
+        if recorded and self._healthy(
+            "spark-connect", processes, lambda: spark_connect.answers(recorded)
+        ):
+            return recorded
+        port = self._port("spark-connect", _port_of(recorded))
+        log = self.logs / "spark-connect.log"
+        processes["spark-connect"] = spawn(
+            spark_connect.server_argv(port), log, env=spark_connect.server_env()
+        )
+        url = f"sc://127.0.0.1:{port}"
+        wait_until(
+            lambda: spark_connect.answers(url), spark_connect.START_TIMEOUT, "Spark Connect", log
+        )
+        return url
+
     def _dagster(
         self,
         record: StackRecord | None,
@@ -134,6 +159,7 @@ class EmbeddedStack:
         mongo_uri: str,
         kafka: str,
         label_api: str,
+        spark_remote: str,
         postgres: bool,
     ) -> tuple[str, str | None]:
         """The daemon and webserver, restarted together when either is down (and Postgres, when
@@ -156,6 +182,7 @@ class EmbeddedStack:
             "FRAUDSTREAM_MONGO_URI": mongo_uri,
             "FRAUDSTREAM_KAFKA_BOOTSTRAP": kafka,
             "FRAUDSTREAM_LABEL_API_URL": label_api,
+            "FRAUDSTREAM_SPARK_REMOTE": spark_remote,
         }
         if postgres:
             if self._alive("postgres", processes):
@@ -201,6 +228,7 @@ class EmbeddedStack:
             ("kafka endpoint", record.kafka_bootstrap, broker_answers),
             ("label-api endpoint", record.label_api_url, label_api_answers),
             ("dagster webserver", record.dagster_url, webserver_answers),
+            ("spark connect", record.spark_remote, spark_connect.answers),
         ]
         for name, address, answers in checks:
             if address:
