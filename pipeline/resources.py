@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 from fraudstream import config
 from fraudstream.features.job import remote_answers
 from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
+from fraudstream.ingest.transactions import PARALLEL_MIN_RECORDS
 from fraudstream.labels.api_client import RETRIES, TIMEOUT_SECONDS, LabelApiClient
 from fraudstream.ml.rescoring import RescoringPolicy
 from fraudstream.reporting.quality import QualityThresholds
@@ -22,13 +23,15 @@ from fraudstream.store.mongo import MongoSource, MongoStore
 
 class KafkaResource(dg.ConfigurableResource):
     """The Kafka topic transactions stream through (FRAUDSTREAM_KAFKA_BOOTSTRAP, _KAFKA_TOPIC,
-    _KAFKA_GROUP_ID, _ALLOWED_LATENESS seconds, _INGEST_WORKERS processes for large ranges)."""
+    _KAFKA_GROUP_ID, _ALLOWED_LATENESS seconds, _INGEST_WORKERS processes for ranges of at
+    least `parallel_min_records` records to scan)."""
 
     bootstrap_servers: str | None = None
     topic: str | None = None
     group_id: str | None = None
     allowed_lateness_seconds: float | None = None
     ingest_workers: int | None = None
+    parallel_min_records: int = PARALLEL_MIN_RECORDS
 
     def settings(self) -> KafkaSettings:
         return KafkaSettings(

@@ -13,6 +13,7 @@ from fraudstream.config import StackRecord
 from fraudstream.store.mongo import MongoStore
 from pipeline.assets.ingestion import transactions
 from pipeline.partitions import daily_partitions, hourly_partitions, ten_minute_partitions
+from pipeline.resources import KafkaResource
 from tests.helpers.producing import HOUR_START, RecordProducer, publish_hour, tx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,6 +94,29 @@ def test_a_range_of_partitions_runs_as_one_run(
     assert len(instance.get_runs()) == 1
     for key in materialized:
         assert store.collection("transactions").count_documents({"partition_key": key}) == 20
+
+
+def test_a_large_range_is_split_over_worker_processes_by_the_asset_itself(
+    producer: RecordProducer, resources: dict[str, object], store: MongoStore
+) -> None:
+    publish_hour(producer)
+    settings = resources["kafka"].settings()
+    kafka = KafkaResource(
+        bootstrap_servers=settings.bootstrap_servers, topic=settings.topic,
+        group_id=settings.group_id, ingest_workers=2, parallel_min_records=1,
+    )  # fmt: skip
+    result = dg.materialize(
+        [transactions],
+        resources={**resources, "kafka": kafka},
+        tags={
+            "dagster/asset_partition_range_start": "2026-11-23-10:00",
+            "dagster/asset_partition_range_end": "2026-11-23-10:50",
+        },
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("transactions")[0].metadata
+    assert metadata["processes"].value == 2
+    assert count(store, "transactions") == 120 == metadata["transactions"].value
 
 
 def test_the_code_location_defines_the_assets_as_designed() -> None:

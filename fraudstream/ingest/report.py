@@ -60,6 +60,7 @@ class IngestReport:
     committed: dict[int, int] = field(default_factory=dict)
     expired_but_kept: bool = False
     duration_s: float = 0.0
+    processes: int = 1  # a large range is split by topic partition over worker processes
 
     def merge(self, part: IngestReport) -> None:
         """Add what one share of the partitions did."""

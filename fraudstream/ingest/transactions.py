@@ -59,9 +59,10 @@ def ingest_range(
 
     A large range (at least ``parallel_min_records`` to scan) is split by topic partition over
     ``workers`` processes: one Python process is CPU-bound on decoding and validation
-    (bench/ingest.py). ``on_batch_written`` (single process only) is called with the running
-    count of written transactions after each batch, for progress logging. ``late_horizon``
-    (default ``FRAUDSTREAM_LATE_HORIZON_HOURS``) bounds how old a late record's window may be.
+    (bench/ingest.py). ``on_batch_written`` is called with the running count of written
+    transactions after each batch, for progress logging (by the single-process path only).
+    ``late_horizon`` (default ``FRAUDSTREAM_LATE_HORIZON_HOURS``) bounds how old a late
+    record's window may be.
     """
     started = time.monotonic()
     report = IngestReport(time_range, run_id)
@@ -103,7 +104,8 @@ def ingest_range(
     )
     to_scan = sum(extents[p].end - first for p, first in plan.starts.items())
     groups = [g for g in (sorted(extents)[i::workers] for i in range(workers)) if g]
-    if len(groups) > 1 and to_scan >= parallel_min_records and on_batch_written is None:
+    report.processes = len(groups) if len(groups) > 1 and to_scan >= parallel_min_records else 1
+    if report.processes > 1:
         context = multiprocessing.get_context("spawn")  # no fork: the clients hold threads
         with ProcessPoolExecutor(len(groups), mp_context=context) as pool:
             futures = [

@@ -55,6 +55,7 @@ def transactions(
             allowed_lateness=kafka.allowed_lateness(),
             run_id=context.run.run_id,
             workers=kafka.workers(),
+            parallel_min_records=kafka.parallel_min_records,
             on_batch_written=lambda written: context.log.debug(f"{written} transactions written"),
         )
         named = confined(config.batch_files, settings.landing_dir() / TRANSACTIONS_KIND)
@@ -117,6 +118,7 @@ def ingest_metadata(report: IngestReport, keys: list[str]) -> dict[str, Any]:
         "amount_max": dg.FloatMetadataValue(amounts.maximum),
         "duration_s": round(report.duration_s, 3),
         "records_per_s": round(report.records_per_second, 1),
+        "processes": report.processes,
         "offsets": dg.MetadataValue.md(_offsets_table(report)),
     }
     if report.expired_but_kept:
