@@ -71,8 +71,8 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.all(include_sources=False),
     default_status=dg.DefaultSensorStatus.RUNNING,
     emit_backfills=True,
-    minimum_interval_seconds=30,
-    description="Evaluates the assets' automation conditions every 30 s and launches what they "
+    minimum_interval_seconds=15,
+    description="Evaluates the assets' automation conditions every 15 s and launches what they "
     "ask for as backfills (ranges of windows run as one run). Off: nothing downstream of ingestion "
     "runs by itself; on again: catches up every partition whose upstream changed meanwhile.",
 )

@@ -30,7 +30,8 @@ from pipeline.resources import KafkaResource, MongoResource
 from pipeline.runs import unfinished_runs
 
 SENSOR_NAME = "kafka_lag_sensor"
-MAX_WINDOWS_PER_RUN = 144  # a day: catch-up runs stay bounded and show progress
+# A week: a catch-up takes a few runs (each start costs seconds), bounded and showing progress.
+MAX_WINDOWS_PER_RUN = 1008
 RETRY_FAILED_AFTER = timedelta(minutes=10)  # windows whose runs failed are asked for again
 
 
@@ -40,7 +41,7 @@ KAFKA_LAG_SENSOR_DESCRIPTION = (
     "allowed lateness), records them as an observation of `transactions`, and requests "
     "ingestion of every closed window that may hold unconsumed records and is neither "
     "materialized nor already requested: consecutive windows as one run over the range (up to "
-    "a day each). Windows still within the allowed lateness wait. Windows whose runs failed "
+    "a week each). Windows still within the allowed lateness wait. Windows whose runs failed "
     "are requested again every 10 minutes while none of its runs is in flight, so a gap heals "
     "once its cause (MongoDB or the broker down) is gone. When the topic is idle and "
     "still holds records stamped before the windows requested (late arrivals), the newest "
@@ -52,7 +53,7 @@ KAFKA_LAG_SENSOR_DESCRIPTION = (
 @dg.sensor(
     name=SENSOR_NAME,
     asset_selection=[TRANSACTIONS],
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=KAFKA_LAG_SENSOR_DESCRIPTION,
 )
