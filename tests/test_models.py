@@ -97,6 +97,25 @@ def test_boosting_learns_from_new_rows_once_they_make_a_chunk(trained: FraudMode
     assert first.boosting.n_iter_ == trained.boosting.n_iter_  # the parent is left intact
 
 
+def test_a_down_sampled_full_fit_keeps_the_real_fraud_rate_and_its_ranking(
+    trained: FraudModels,
+) -> None:
+    features, labels = data(6_000, seed=1)
+    bounded = TrainingParams(
+        trees=30, boosting_iterations=30, min_labels=50, max_full_fit_rows=1_500
+    )
+    sampled = FraudModels(COLUMNS, bounded).fit(features, labels)
+    assert sampled.trained_rows == 6_000  # counted as the rows it stands for
+    test_features, test_labels = data(4_000, seed=2)
+    full, small = trained.predict_proba(test_features), sampled.predict_proba(test_features)
+    for model in range(3):
+        # Genuine rows weigh what they stand for: probabilities stay where every row puts them...
+        assert 0.7 < small[:, model].mean() / full[:, model].mean() < 1.4
+        # ...and frauds rank as well as with every row.
+        auc = roc_auc_score(test_labels, small[:, model])
+        assert auc > roc_auc_score(test_labels, full[:, model]) - 0.03 and auc > 0.9
+
+
 def test_too_few_labels_or_one_class_is_a_clear_refusal(trained: FraudModels) -> None:
     features, labels = data(1_000, seed=5)
     with pytest.raises(NotEnoughData, match="fewer than the 50"):

@@ -56,6 +56,10 @@ class TrainingParams:
     min_labels: int = 100
     seed: int = 0
     threads: int = 2
+    # A full fit keeps every fraud and a random share of the genuine rows so that at most this
+    # many rows are fitted (None: all); kept genuine rows weigh the inverse share, so the
+    # probabilities stay at the real fraud rate. Bounds a full fit's memory and time.
+    max_full_fit_rows: int | None = None
 
 
 @dataclass
@@ -79,9 +83,12 @@ class FraudModels:
         return self.forest is not None
 
     def fit(self, features: np.ndarray, labels: np.ndarray) -> FraudModels:
-        """A new set of models trained from scratch on all of ``features``/``labels``."""
+        """A new set of models trained from scratch on all of ``features``/``labels`` (the
+        genuine rows down-sampled when ``max_full_fit_rows`` asks for it)."""
         features, labels = self._checked(features, labels)
         p = self.params
+        kept, weights = genuine_sample(labels, p.max_full_fit_rows, p.seed)
+        x, y = features[kept], labels[kept]
         with threadpool_limits(p.threads):
             forest = RandomForestClassifier(
                 n_estimators=p.trees,
@@ -90,7 +97,7 @@ class FraudModels:
                 min_samples_leaf=leaf_rows(p.min_leaf_rows, int(labels.sum())),
                 n_jobs=p.threads,
                 random_state=p.seed,
-            ).fit(features, labels)
+            ).fit(x, y, sample_weight=weights)
             # Predict in one thread: two threads add the trees' votes in arbitrary order, and the
             # same rows scored twice must score the same (no slower on 200,000 rows).
             forest.set_params(n_jobs=1)
@@ -99,13 +106,12 @@ class FraudModels:
                 learning_rate=p.boosting_learning_rate,
                 l2_regularization=1.0,
                 min_samples_leaf=50,
-                class_weight="balanced",
                 early_stopping=False,
                 random_state=p.seed,
-            ).fit(features, labels)
-            scaler = StandardScaler().fit(features)
+            ).fit(x, y, sample_weight=balanced(y, weights))
+            scaler = StandardScaler().fit(x, sample_weight=weights)
             logistic = SGDClassifier(loss="log_loss", alpha=1e-4, random_state=p.seed).fit(
-                scaler.transform(features), labels
+                scaler.transform(x), y, sample_weight=weights
             )
         return FraudModels(
             self.feature_columns,
@@ -188,6 +194,32 @@ class FraudModels:
         return features, labels
 
 
+def genuine_sample(
+    labels: np.ndarray, max_rows: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows a full fit learns from — every fraud and a share of the genuine rows, at most
+    ``max_rows`` in all — and their weights (the inverse share for genuine rows; None when all
+    rows are kept)."""
+    everything = np.arange(len(labels))
+    genuine = np.flatnonzero(labels == 0)
+    room = None if max_rows is None else max_rows - (len(labels) - len(genuine))
+    if room is None or room >= len(genuine):
+        return everything, None
+    share = max(room, 1) / len(genuine)
+    chosen = np.random.default_rng(seed).choice(genuine, size=max(room, 1), replace=False)
+    kept = np.sort(np.concatenate([np.flatnonzero(labels == 1), chosen]))
+    weights = np.where(labels[kept] == 0, 1.0 / share, 1.0)
+    return kept, weights
+
+
+def balanced(labels: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Sample weights giving both classes the same total weight (scikit-learn's "balanced"
+    class weights, over the rows' own weights: a down-sampled fit stays balanced)."""
+    base = np.ones(len(labels)) if weights is None else weights
+    totals = np.bincount(labels, weights=base, minlength=2)
+    return base * (base.sum() / (2 * totals))[labels]
+
+
 def leaf_rows(configured: int, frauds: int) -> int:
     """The forest's minimum leaf size: ``configured``, fewer when frauds are scarce. With ten
     frauds a 20-row leaf is never mostly fraud, so the forest never voted fraud and nothing was
@@ -217,7 +249,7 @@ def _boost_when_chunk_full(
     if len(labels) < chunk or len(np.unique(labels)) < 2:
         return pending
     boosting.set_params(warm_start=True, max_iter=boosting.n_iter_ + iterations)
-    boosting.fit(features, labels)
+    boosting.fit(features, labels, sample_weight=balanced(labels, None))
     return None
 
 

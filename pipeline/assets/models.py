@@ -33,6 +33,9 @@ class TrainingConfig(dg.Config):
     full_retrain: bool = False
     min_labels: int = _PARAMS.min_labels
     full_fit_days: float = _FULL_FIT_DAYS  # a full fit learns from this many recent days (0: all)
+    # A full fit keeps every fraud and genuine rows up to this many rows in all (0: every row).
+    max_full_fit_rows: int = _PARAMS.max_full_fit_rows or 0
+    threads: int = _PARAMS.threads  # scikit-learn's threads (and BLAS/OpenMP pools) in a run
     refit_growth: float = _REFIT.growth  # frauds or rows since the last full fit, as its share
     refit_every_hours: float = _REFIT.every.total_seconds() / 3600  # of data time
     gate_min_frauds: int = _GATE.min_frauds  # in the evaluation set, for a measured decision
@@ -40,7 +43,11 @@ class TrainingConfig(dg.Config):
 
     def policy(self) -> TrainingPolicy:
         return TrainingPolicy(
-            params=TrainingParams(min_labels=self.min_labels),
+            params=TrainingParams(
+                min_labels=self.min_labels,
+                max_full_fit_rows=self.max_full_fit_rows or None,
+                threads=self.threads,
+            ),
             refit=RefitPolicy(
                 growth=self.refit_growth, every=timedelta(hours=self.refit_every_hours)
             ),
