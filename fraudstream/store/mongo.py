@@ -299,6 +299,11 @@ class MongoStore:
             )
         return {key: counts.get(key, 0) for key in keys}
 
+    def ingested_windows_since(self, key: str) -> set[str]:
+        """The ledger's windows from ``key`` on (one range read of the ``_id`` index)."""
+        found = self.collection(INGESTED_WINDOWS).find({"_id": {"$gte": key}}, {"_id": 1})
+        return {doc["_id"] for doc in found}
+
     def ingested_windows(self, keys: Iterable[str]) -> set[str]:
         keys = list(keys)
         found = self.collection(INGESTED_WINDOWS).find({"_id": {"$in": keys}}, {"_id": 1})

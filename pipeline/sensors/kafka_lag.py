@@ -16,7 +16,8 @@ from fraudstream.ingest.lag import (
     windows_to_ingest,
 )
 from fraudstream.reporting.reports import markdown_table
-from fraudstream.windows import TimeRange, partition_key, window_of_key, window_start
+from fraudstream.store.mongo import MongoStore
+from fraudstream.windows import partition_key, window_of_key
 from pipeline.keys import (
     INGESTION_PRIORITY,
     PRIORITY,
@@ -39,11 +40,11 @@ KAFKA_LAG_SENSOR_DESCRIPTION = (
     "Each tick measures, per topic partition, the true end, the committed offset, the lag and "
     "the newest record time (the event-time watermark is the slowest partition's, minus the "
     "allowed lateness), records them as an observation of `transactions`, and requests "
-    "ingestion of every closed window that may hold unconsumed records and is neither "
-    "materialized nor already requested: consecutive windows as one run over the range (up to "
-    "a week each). Windows still within the allowed lateness wait. Windows whose runs failed "
-    "are requested again every 10 minutes while none of its runs is in flight, so a gap heals "
-    "once its cause (MongoDB or the broker down) is gone. When the topic is idle and "
+    "ingestion of every closed window that may hold unconsumed records and is neither in "
+    "the ingestion ledger nor already requested: consecutive windows as one run over the "
+    "range (up to a week each). Windows still within the allowed lateness wait. Windows whose "
+    "runs failed are requested again every 10 minutes while none of its runs is in flight, so "
+    "a gap heals once its cause (MongoDB or the broker down) is gone. When the topic is idle and "
     "still holds records stamped before the windows requested (late arrivals), the newest "
     "window is read again so they reach their own windows. Off: nothing is requested; "
     "on again: it resumes from its cursor."
@@ -74,8 +75,11 @@ def kafka_lag_sensor(
     moved_at = now if ends != state.get("ends") else datetime.fromisoformat(state["ends_moved_at"])
     idle = now - moved_at >= config.idle_close()
     lag = topic_lag(extents, committed, first_unconsumed, kafka.allowed_lateness(), now, idle=idle)
+    unplanned_from = requested_until or ten_minute_partitions.start
+    checked_from = _moment(state.get("checked_from") or state.get("requested_from"))
     with mongo.store() as store:
         emptied = emptied_partitions(extents, store.topic_high_water(kafka.settings().topic))
+        ingested = _ingested_windows(store, min(unplanned_from, checked_from or unplanned_from))
     if emptied:
         context.log.warning(
             f"partition(s) {emptied} end below offsets already ingested: the topic was re-created "
@@ -84,15 +88,9 @@ def kafka_lag_sensor(
             "landing/transactions/."
         )
     observation = _observation(lag, emptied)
-    unplanned_from = requested_until or ten_minute_partitions.start
     plan = windows_to_ingest(
-        lag,
-        requested_until,
-        _materialized_windows(context.instance, unplanned_from, lag.watermark),
-        ten_minute_partitions.start,
-        MAX_WINDOWS_PER_RUN,
+        lag, requested_until, ingested, ten_minute_partitions.start, MAX_WINDOWS_PER_RUN
     )
-    checked_from = _moment(state.get("checked_from") or state.get("requested_from"))
     if plan:
         requests = [
             _request(r, f"ingest:{partition_key(r.start)}:{partition_key(r.end)}") for r in plan
@@ -100,7 +98,7 @@ def kafka_lag_sensor(
         cursor = _cursor(checked_from or plan[0].start, plan[-1].end, ends, moved_at)
         return dg.SensorResult(run_requests=requests, asset_events=[observation], cursor=cursor)
     requests, checked_from = _repairs(
-        context.instance, lag, checked_from, requested_until, ends, now
+        context.instance, lag, checked_from, requested_until, ingested, ends, now
     )
     cursor = _cursor(checked_from, requested_until, ends, moved_at)
     if requests:
@@ -115,21 +113,17 @@ def _repairs(
     lag: TopicLag,
     checked_from: datetime | None,
     requested_until: datetime | None,
+    ingested: set[datetime],
     ends: dict[str, int],
     now: datetime,
 ) -> tuple[list[dg.RunRequest], datetime | None]:
     """With nothing new to ingest and none of its runs in flight: the windows whose runs failed
     (again at most once per retry interval), else late records at the end of an idle topic
     (the newest window's scan reaches them). Also where the next check for failed windows
-    starts: the first one still missing (every window before it is materialized)."""
+    starts: the first one still missing (every window before it is in the ledger)."""
     if unfinished_runs(instance, SENSOR_NAME) or checked_from is None:
         return [], checked_from
-    failed = failed_windows(
-        checked_from,
-        requested_until,
-        _materialized_windows(instance, checked_from, requested_until),
-        MAX_WINDOWS_PER_RUN,
-    )
+    failed = failed_windows(checked_from, requested_until, ingested, MAX_WINDOWS_PER_RUN)
     if failed:
         epoch = int(now.timestamp() // RETRY_FAILED_AFTER.total_seconds())
         return [
@@ -160,21 +154,11 @@ def _request(windows: WindowRange, run_key: str) -> dg.RunRequest:
     )
 
 
-def _materialized_windows(
-    instance: dg.DagsterInstance, start: datetime, end: datetime | None
-) -> set[datetime]:
-    """Starts of the materialized windows in ``[start, end)``, from Dagster's partition-status
-    cache (kept up to date from the events since its last read): a tick's cost follows the
-    windows it asks about, not the partitions' history."""
-    if end is None or window_start(end) <= start:
-        return set()
-    keys = TimeRange(start, window_start(end)).partition_keys()
-    status = instance.get_status_by_partition(TRANSACTIONS, keys, ten_minute_partitions) or {}
-    return {
-        window_of_key(key).start
-        for key, value in status.items()
-        if value == dg.AssetPartitionStatus.MATERIALIZED
-    }
+def _ingested_windows(store: MongoStore, since: datetime) -> set[datetime]:
+    """Starts of the windows from ``since`` on that the ingestion ledger holds (every window of a
+    successful run is recorded, empty ones too): one indexed range read of the windows in
+    question, whatever the partitions' history."""
+    return {window_of_key(key).start for key in store.ingested_windows_since(partition_key(since))}
 
 
 def _moment(value: str | None) -> datetime | None:
@@ -187,7 +171,7 @@ def _cursor(
     ends: dict[str, int],
     moved_at: datetime,
 ) -> str:
-    """Windows requested so far (every one before ``checked_from`` is materialized), and when
+    """Windows requested so far (every one before ``checked_from`` is in the ledger), and when
     the topic's ends last moved (idle detection)."""
     return json.dumps(
         {
