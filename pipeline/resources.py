@@ -18,7 +18,8 @@ from fraudstream.ingest.transactions import PARALLEL_MIN_RECORDS
 from fraudstream.labels.api_client import RETRIES, TIMEOUT_SECONDS, LabelApiClient
 from fraudstream.ml.rescoring import RescoringPolicy
 from fraudstream.reporting.quality import QualityThresholds
-from fraudstream.store.mongo import MongoSource, MongoStore
+from fraudstream.store.access import MongoSource
+from fraudstream.store.mongo import MongoStore
 
 
 class KafkaResource(dg.ConfigurableResource):

@@ -12,7 +12,8 @@ from fraudstream.config import StackRecord
 from fraudstream.features.contract import FEATURE_COLUMNS
 from fraudstream.features.job import FeatureJob, compute_features
 from fraudstream.features.offline import local_spark
-from fraudstream.store.mongo import MongoSource, MongoStore
+from fraudstream.store.access import MongoSource
+from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.windows import TimeRange, parse_utc, partition_key
 

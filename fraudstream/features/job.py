@@ -36,8 +36,9 @@ from fraudstream.features.history import (
     write_features,
 )
 from fraudstream.features.spark import transaction_features
+from fraudstream.store.access import MongoSource
 from fraudstream.store.collections import TRANSACTIONS
-from fraudstream.store.mongo import MongoSource, MongoStore
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import TimeRange
 
 

@@ -1,13 +1,15 @@
-"""Who may use a MongoDB server the stack runs itself: one user with a generated password."""
+"""Who may use MongoDB and how a process reaches it: the one user (with a generated password) of
+a server the stack runs itself, and the address-plus-login other processes (Spark tasks) get."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from urllib.parse import quote_plus
 
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
-from fraudstream.config import ServiceUnavailable
+from fraudstream.config import ServiceUnavailable, mongo_client_options
 from fraudstream.store.mongo import MongoStore, redacted
 
 # Reads and writes any database (tests and benches use their own), builds indexes, reads
@@ -39,3 +41,21 @@ def ensure_user(uri: str, username: str, password: str, *, where: str) -> str:
                 "MongoDB data directory (its data is lost) and run `fraudstream up` again."
             ) from None
     return authenticated
+
+
+@dataclass(frozen=True)
+class MongoSource:
+    """How a process reaches the database without reading this one's environment: what Spark
+    tasks get to read and write MongoDB themselves (it carries the login: never log it)."""
+
+    uri: str
+    database: str
+    options: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, uri: str, database: str) -> MongoSource:
+        """This process's settings: the URI and database given, credentials from the env."""
+        return cls(uri, database, mongo_client_options())
+
+    def connect(self) -> MongoStore:
+        return MongoStore.connect(self.uri, self.database, options=self.options)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
@@ -58,24 +57,6 @@ class Upserted(NamedTuple):
     stored: int  # already stored (updated where they differed)
     written_ids: frozenset[Any]  # the documents inserted or changed
     changed_windows: frozenset[str]  # partition keys whose documents were inserted or changed
-
-
-@dataclass(frozen=True)
-class MongoSource:
-    """How a process reaches the database without reading this one's environment: what Spark
-    tasks get to read and write MongoDB themselves (it carries the login: never log it)."""
-
-    uri: str
-    database: str
-    options: dict[str, object] = field(default_factory=dict)
-
-    @classmethod
-    def from_settings(cls, uri: str, database: str) -> MongoSource:
-        """This process's settings: the URI and database given, credentials from the env."""
-        return cls(uri, database, mongo_client_options())
-
-    def connect(self) -> MongoStore:
-        return MongoStore.connect(self.uri, self.database, options=self.options)
 
 
 class MongoStore:
