@@ -12,6 +12,7 @@ ENSEMBLE_PREDICTIONS = dg.AssetKey("ensemble_predictions")
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 TRIGGER = "fraudstream/trigger"  # which sensor requested a run
-# The queue starts runs by this tag, highest first: ingestion is never starved by downstream work.
+# The queue starts runs by this tag, highest first: ingestion (transactions and labels) is never
+# starved by the downstream work it unblocks.
 PRIORITY = "dagster/priority"
 INGESTION_PRIORITY = "10"

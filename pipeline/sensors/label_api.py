@@ -8,7 +8,7 @@ import dagster as dg
 
 from fraudstream.labels.api_client import LabelApiUnavailable
 from fraudstream.labels.sources import stored_api_cursor
-from pipeline.keys import LABELS, TRIGGER
+from pipeline.keys import INGESTION_PRIORITY, LABELS, PRIORITY, TRIGGER
 from pipeline.resources import LabelApiResource, MongoResource
 from pipeline.runs import unfinished_runs
 
@@ -75,7 +75,11 @@ def label_api_sensor(
                 run_config={
                     "ops": {"labels": {"config": {"read_files": False, "api_cursor": None}}}
                 },
-                tags={TRIGGER: SENSOR_NAME, "dagster/max_retries": "2"},
+                tags={
+                    TRIGGER: SENSOR_NAME,
+                    PRIORITY: INGESTION_PRIORITY,
+                    "dagster/max_retries": "2",
+                },
             )
         ],
         cursor=json.dumps({"stored": stored, "attempt": attempt, "requested_at": now.isoformat()}),

@@ -92,7 +92,7 @@ def _labels_request(plan: LandingPlan) -> dg.RunRequest:
         run_key=plan.labels_run_key(),
         asset_selection=[LABELS],
         run_config={"ops": {"labels": {"config": {"files": files, "read_api": False}}}},
-        tags={TRIGGER: SENSOR_NAME},
+        tags={TRIGGER: SENSOR_NAME, PRIORITY: INGESTION_PRIORITY},
     )
 
 
