@@ -78,6 +78,7 @@ def cmd_env(args: argparse.Namespace) -> int:
         ("KAFKA_BOOTSTRAP", record.kafka_bootstrap),
         ("MONGO_URI", record.mongo_uri),
         ("LABEL_API_URL", record.label_api_url),
+        ("SPARK_REMOTE", record.spark_remote),
     ):
         if value:
             print(f"export FRAUDSTREAM_{name}={value}")
