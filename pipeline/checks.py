@@ -81,7 +81,8 @@ ensemble_quality = window_check(
     "ensemble_quality",
     quality.ensemble_quality,
     "Per-model and ensemble AUC ROC / Average Precision (from `confidence`) and the vote's "
-    "precision / recall on the labelled transactions scored over the lookback (24 h).",
+    "precision / recall on the labelled transactions scored over the lookback (24 h); measured "
+    "by the runs whose windows include an hour's end, the others pass as not measured.",
 )
 ensemble_agreement = window_check(
     ENSEMBLE_PREDICTIONS,

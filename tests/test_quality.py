@@ -71,3 +71,9 @@ def test_ensemble_quality_is_measured_on_the_labelled_scored_transactions(
     assert verdict.numbers["labelled"] == 300
     assert verdict.numbers["random_forest_auc_roc"] == verdict.numbers["ensemble_auc_roc"] > 0.9
     assert verdict.passed, verdict.description
+    # A live window that does not end an hour leaves the 24 h read to the one that does.
+    quarter = TimeRange(start + timedelta(minutes=10), start + timedelta(minutes=20))
+    skipped = ensemble_quality(store, quarter, limits)
+    assert skipped.passed and skipped.numbers == {"measured": "no"}
+    last = TimeRange(start + timedelta(minutes=50), start + timedelta(hours=1))
+    assert ensemble_quality(store, last, limits).numbers["labelled"] == 300

@@ -40,6 +40,9 @@ class QualityThresholds:
     min_labelled: int = 200
     min_labelled_frauds: int = 5
     lookback: timedelta = timedelta(hours=24)
+    # ensemble_quality reads the whole lookback: measured by the runs that include an hour's end,
+    # not by every 10-minute window.
+    ensemble_quality_every: timedelta = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -199,7 +202,17 @@ def score_metrics(scored: LabelledScores) -> dict[str, dict[str, float]]:
 
 def ensemble_quality(store: MongoStore, window: TimeRange, limits: QualityThresholds) -> Verdict:
     """Each model's and the ensemble's AUC / AP, and the vote's precision / recall, on the
-    transactions scored over the lookback before the window's end whose labels have arrived."""
+    transactions scored over the lookback before the window's end whose labels have arrived;
+    measured by a range that holds the end of an ``ensemble_quality_every`` period (an hour), so
+    a day of live windows reads the lookback 24 times, not 144."""
+    if not _holds_period_end(window, limits.ensemble_quality_every):
+        return Verdict(
+            True,
+            f"not measured by this range: measured once per {limits.ensemble_quality_every}, by "
+            f"the run whose windows include the period's end (it reads the {limits.lookback} "
+            "lookback)",
+            {"measured": "no"},
+        )
     since = min(window.start, window.end - limits.lookback)
     scored = labelled_scores(store, TimeRange(since, window.end))
     labels, frauds = scored.labels, scored.frauds
@@ -240,6 +253,12 @@ def ensemble_quality(store: MongoStore, window: TimeRange, limits: QualityThresh
         + ("" if passed else " — below limits: " + "; ".join(failing)),
         numbers,
     )
+
+
+def _holds_period_end(window: TimeRange, every: timedelta) -> bool:
+    """Whether a multiple of ``every`` (since the epoch) lies in ``(start, end]``."""
+    seconds = every.total_seconds()
+    return window.end.timestamp() // seconds > window.start.timestamp() // seconds
 
 
 def scored_counts(store: MongoStore, window: TimeRange) -> dict[str, int]:
