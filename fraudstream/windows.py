@@ -48,13 +48,6 @@ class TimeRange:
         time order, so the condition is one indexed range)."""
         return {"$gte": partition_key(self.start), "$lt": partition_key(self.end)}
 
-    def chunks(self, size: timedelta) -> Iterator[TimeRange]:
-        """Consecutive sub-ranges of at most ``size`` covering this range."""
-        cursor = self.start
-        while cursor < self.end:
-            yield TimeRange(cursor, min(cursor + size, self.end))
-            cursor += size
-
     def windows(self) -> Iterator[TimeRange]:
         """The 10-minute windows that make up this range (the range must lie on the grid)."""
         if window_start(self.start) != self.start or window_start(self.end) != self.end:

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from fraudstream.config import StackRecord
+from fraudstream.features.job import remote_answers
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.delivery import TransactionPublisher
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
@@ -146,9 +147,7 @@ def test_the_feature_job_runs_unchanged_on_a_standalone_cluster(
     )
     remote = f"sc://127.0.0.1:{port}"
     try:
-        wait_until(
-            lambda: spark_connect.answers(remote), 120, "Spark Connect", tmp_path / "connect.log"
-        )
+        wait_until(lambda: remote_answers(remote), 120, "Spark Connect", tmp_path / "connect.log")
         materialize_in_a_process(WINDOW, mongo | {"FRAUDSTREAM_SPARK_REMOTE": remote})
         assert features_of(store) == local_features
         running = [a["name"] for a in master_state(ui_port)["activeapps"]]

@@ -19,6 +19,7 @@ import requests
 
 from fraudstream import config
 from fraudstream.config import ServiceUnavailable, StackRecord
+from fraudstream.features.job import remote_answers
 from fraudstream.ingest.kafka_admin import DEFAULT_PARTITIONS, broker_answers, ensure_topic
 from fraudstream.store.access import ensure_user
 from fraudstream.store.mongo import MongoStore, redacted
@@ -137,9 +138,7 @@ class EmbeddedStack:
         external = _external("SPARK_REMOTE", recorded)
         if external:
             return external
-        if recorded and self._healthy(
-            "spark-connect", processes, lambda: spark_connect.answers(recorded)
-        ):
+        if recorded and self._healthy("spark-connect", processes, lambda: remote_answers(recorded)):
             return recorded
         port = self._port("spark-connect", _port_of(recorded))
         log = self.logs / "spark-connect.log"
@@ -147,9 +146,7 @@ class EmbeddedStack:
             spark_connect.server_argv(port), log, env=spark_connect.server_env()
         )
         url = f"sc://127.0.0.1:{port}"
-        wait_until(
-            lambda: spark_connect.answers(url), spark_connect.START_TIMEOUT, "Spark Connect", log
-        )
+        wait_until(lambda: remote_answers(url), spark_connect.START_TIMEOUT, "Spark Connect", log)
         return url
 
     def _dagster(
@@ -228,7 +225,7 @@ class EmbeddedStack:
             ("kafka endpoint", record.kafka_bootstrap, broker_answers),
             ("label-api endpoint", record.label_api_url, label_api_answers),
             ("dagster webserver", record.dagster_url, webserver_answers),
-            ("spark connect", record.spark_remote, spark_connect.answers),
+            ("spark connect", record.spark_remote, remote_answers),
         ]
         for name, address, answers in checks:
             if address:

@@ -16,7 +16,6 @@ from pathlib import Path
 import pyspark
 
 from fraudstream import config
-from fraudstream.features.job import remote_answers as answers  # noqa: F401  (the stack's health check)
 
 CONNECT_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 SPARK_HOME = Path(pyspark.__file__).parent
