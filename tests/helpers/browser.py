@@ -12,7 +12,7 @@ from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "img"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 # Without the background-networking flags Chromium keeps dialling Google's services, which this
 # machine's network refuses; --no-sandbox because CI runs as root.
