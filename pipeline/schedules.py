@@ -49,8 +49,10 @@ def hourly_training_schedule(
     hour = _closed_hour(context)
     if hour is None:
         return dg.SkipReason("no hour has closed since the partition start")
-    status = context.instance.get_status_by_partition(FRAUD_MODELS, [hour], hourly_partitions)
-    if (status or {}).get(hour) == dg.AssetPartitionStatus.MATERIALIZED:
+    trained = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=FRAUD_MODELS, asset_partitions=[hour]), limit=1
+    )
+    if trained.records:
         return dg.SkipReason(f"hour {hour} is already trained (by automation)")
     return dg.RunRequest(run_key=f"hourly-training:{hour}", partition_key=hour)
 

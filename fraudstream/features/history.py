@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from fraudstream.store import BulkWriteError, UpdateOne
+from fraudstream.store import UpdateOne
 from fraudstream.store.collections import LABELS, TRANSACTION_FEATURES, TRANSACTIONS
-from fraudstream.store.mongo import DUPLICATE_KEY, MongoStore
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import PARTITION_KEY_FORMAT, WINDOW, TimeRange
 
 FEATURE_VERSION = "handbook-v1"
@@ -112,28 +112,21 @@ def write_features(store: MongoStore, features: pd.DataFrame, computed_at: datet
 
 
 def _insert_or_update(store: MongoStore, documents: list[dict[str, Any]]) -> None:
-    collection = store.collection(TRANSACTION_FEATURES)
-    first = store.server_time()
-    try:
-        collection.insert_many(
-            [doc | {"first_computed_at": first} for doc in documents], ordered=False
-        )
-        return
-    except BulkWriteError as error:
-        errors = error.details["writeErrors"]
-        if any(e["code"] != DUPLICATE_KEY for e in errors):
-            raise
-        stored = sorted(e["index"] for e in errors)
-    collection.bulk_write(
-        [
-            UpdateOne(
-                {"_id": documents[i]["_id"]},
-                [{"$set": {name: {"$literal": value} for name, value in documents[i].items()}}],
-            )
-            for i in stored
-        ],
-        ordered=False,
+    first = {"first_computed_at": store.server_time()}
+    stored = store.insert_new(
+        TRANSACTION_FEATURES, [doc | first for doc in documents], "feature document"
     )
+    if stored:
+        store.collection(TRANSACTION_FEATURES).bulk_write(
+            [
+                UpdateOne(
+                    {"_id": documents[i]["_id"]},
+                    [{"$set": {name: {"$literal": value} for name, value in documents[i].items()}}],
+                )
+                for i in stored
+            ],
+            ordered=False,
+        )
 
 
 def _feature_document(row: dict[str, Any], computed_at: datetime) -> dict[str, Any]:

@@ -20,9 +20,9 @@ from typing import Any
 from fraudstream.batching import batches
 from fraudstream.ingest.landing import LandingFile, read_rows
 from fraudstream.ingest.schema import InvalidRecord, transaction_id_of
-from fraudstream.store import BulkWriteError, UpdateOne
+from fraudstream.store import UpdateOne
 from fraudstream.store.collections import LABELS
-from fraudstream.store.mongo import DUPLICATE_KEY, MongoStore
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import parse_utc
 
 LABEL_COLUMNS = frozenset(("transaction_id", "tx_fraud"))
@@ -110,13 +110,8 @@ def store_labels(store: MongoStore, labels: Sequence[Label], source: str) -> Lab
              "reported_at": label.reported_at, "source": source, "loaded_at": loaded_at}
             for label in new
         ]  # fmt: skip
-        try:
-            store.collection(LABELS).insert_many(documents, ordered=False)
-        except BulkWriteError as error:  # stored meanwhile by another load: update those
-            errors = error.details["writeErrors"]
-            if any(e["code"] != DUPLICATE_KEY for e in errors):
-                raise
-            updates += [new[e["index"]] for e in errors]
+        # Stored meanwhile by another load: updated below.
+        updates += [new[i] for i in store.insert_new(LABELS, documents, "label")]
     if updates:
         store.collection(LABELS).bulk_write(
             [_label_update(label, source) for label in updates], ordered=False

@@ -24,7 +24,7 @@ from fraudstream.ml.ensemble import EnsembleDecision, EnsembleThresholds, decide
 from fraudstream.ml.models import MODEL_NAMES, FraudModels
 from fraudstream.ml.registry import ModelRegistry
 from fraudstream.ml.rescoring import RescoringPolicy, StaleWindow, best_for_window, stale_windows
-from fraudstream.store import DESCENDING, BulkWriteError, ReplaceOne
+from fraudstream.store import DESCENDING, ReplaceOne
 from fraudstream.store.collections import (
     ENSEMBLE_RESULTS,
     FLAGGED_TRANSACTIONS,
@@ -32,7 +32,7 @@ from fraudstream.store.collections import (
     SCORED_WINDOWS,
     TRANSACTION_FEATURES,
 )
-from fraudstream.store.mongo import DUPLICATE_KEY, MongoStore
+from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import TimeRange, partition_key
 
 SCORE_BATCH = 20_000
@@ -277,15 +277,9 @@ def _insert(store: MongoStore, name: str, documents: list[dict[str, Any]]) -> No
     is replaced instead."""
     if not documents:
         return
-    try:
-        store.collection(name).insert_many(documents, ordered=False)
-    except BulkWriteError as error:
-        duplicates = {
-            e["index"] for e in error.details["writeErrors"] if e["code"] == DUPLICATE_KEY
-        }
-        if len(duplicates) < len(error.details["writeErrors"]):
-            raise
+    stored = store.insert_new(name, documents, "score")
+    if stored:
         store.collection(name).bulk_write(
-            [ReplaceOne({"_id": documents[i]["_id"]}, documents[i]) for i in sorted(duplicates)],
+            [ReplaceOne({"_id": documents[i]["_id"]}, documents[i]) for i in stored],
             ordered=False,
         )

@@ -191,7 +191,8 @@ class MongoStore:
                     f"insert of {len(fresh)} transactions",
                 )
             except BulkWriteError as error:
-                stored |= self._stored_transactions(list(_duplicate_ids(error, fresh)))
+                refused = _duplicate_indexes(error, "transaction")
+                stored |= self._stored_transactions([fresh[i]["_id"] for i in refused])
         changed = [
             d
             for d in documents
@@ -280,6 +281,16 @@ class MongoStore:
             )
         return {key: counts.get(key, 0) for key in keys}
 
+    def insert_new(self, name: str, documents: Sequence[dict[str, Any]], item: str) -> list[int]:
+        """Insert into ``name`` in one unordered batch; returns the indexes of the documents
+        refused because their ``_id`` is already stored (the caller updates those). Any other
+        refusal raises with what to do."""
+        try:
+            self.collection(name).insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            return _duplicate_indexes(error, item)
+        return []
+
     def ingested_windows_since(self, key: str) -> set[str]:
         """The ledger's windows from ``key`` on (one range read of the ``_id`` index)."""
         found = self.collection(INGESTED_WINDOWS).find({"_id": {"$gte": key}}, {"_id": 1})
@@ -362,18 +373,19 @@ class _Retried:
         return lambda *args, **kwargs: self._retrying(lambda: attribute(*args, **kwargs), what)
 
 
-def _duplicate_ids(error: BulkWriteError, documents: Sequence[dict[str, Any]]) -> set[Any]:
-    """The ids an unordered insert refused as duplicates; any other write error is re-raised."""
-    duplicates = set()
+def _duplicate_indexes(error: BulkWriteError, item: str) -> list[int]:
+    """The indexes of the documents an unordered insert refused as already stored; any other
+    refusal is raised with what to do (``item``: what one document is, for the message)."""
+    duplicates = []
     for write_error in error.details.get("writeErrors", []):
         if write_error.get("code") != DUPLICATE_KEY:
             raise RuntimeError(
-                f"MongoDB refused a transaction: {write_error.get('errmsg')}. Nothing of this "
+                f"MongoDB refused a {item}: {write_error.get('errmsg')}. Nothing of this "
                 "batch is reported stored; fix the cause (e.g. free disk space under MongoDB) and "
                 "re-run: writes are idempotent."
             )
-        duplicates.add(documents[write_error["index"]]["_id"])
-    return duplicates
+        duplicates.append(write_error["index"])
+    return sorted(duplicates)
 
 
 def redacted(uri: str) -> str:

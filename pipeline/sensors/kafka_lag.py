@@ -63,9 +63,7 @@ def kafka_lag_sensor(
 ) -> dg.SensorResult:
     """Ingestion runs for closed windows with unconsumed records; the lag as an observation."""
     state = json.loads(context.cursor) if context.cursor else {}
-    requested_until = (
-        datetime.fromisoformat(state["requested_until"]) if state.get("requested_until") else None
-    )
+    requested_until = _moment(state.get("requested_until"))
     with kafka.reader() as reader:
         extents = reader.extents()
         committed = reader.committed()
