@@ -1,11 +1,13 @@
 """A training step against real MongoDB: first full fit, incremental updates, skips."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
 from fraudstream.ml.lifecycle import GatePolicy
-from fraudstream.ml.models import TrainingParams
+from fraudstream.ml.models import FraudModels, TrainingParams
 from fraudstream.ml.registry import ModelRegistry
 from fraudstream.ml.training import TrainingPolicy, train_step
 from fraudstream.store.mongo import MongoStore
@@ -125,6 +127,36 @@ def test_full_refits_follow_the_data_not_the_clock(store: MongoStore) -> None:
     for hours in (36, 70):
         waiting = train_step(store, registry, T0 + timedelta(hours=hours), POLICY)
         assert waiting.version is None and "new since version" in waiting.skipped
+
+
+def test_a_full_fit_is_its_trial_updated_with_the_held_out_rows(
+    store: MongoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fits: list[int] = []
+    real_fit = FraudModels.fit
+
+    def counted_fit(self: FraudModels, features: np.ndarray, labels: np.ndarray) -> FraudModels:
+        fits.append(len(labels))
+        return real_fit(self, features, labels)
+
+    monkeypatch.setattr(FraudModels, "fit", counted_fit)
+    registry = ModelRegistry(store)
+    add_rows(store, T0, hours=30, per_hour=400, seed=1)
+
+    # The 30 newest frauds' rows are ~8 % of the 12,000: one fit on the rows before them.
+    first = train_step(store, registry, T0 + timedelta(hours=30), POLICY).version
+    held_out = first.gate["rows"]
+    assert held_out < 0.1 * first.rows
+    assert fits == [first.rows - held_out]
+    assert (first.rows, first.seen_rows) == (12_000, 12_000)  # the update took the rest
+    assert first.metrics["ensemble"]["auc_roc"] > 0.9
+
+    # When the held-out rows are a larger share, the full fit is refitted on all rows.
+    add_rows(store, T0 + timedelta(hours=30), hours=4, per_hour=400, seed=2)
+    fits.clear()
+    wide = replace(POLICY, gate=replace(POLICY.gate, fold_in_share=0.01))
+    again = train_step(store, registry, T0 + timedelta(hours=34), wide, full=True).version
+    assert fits == [again.rows - again.gate["rows"], again.rows]
 
 
 def test_too_little_new_data_is_a_clear_skip(store: MongoStore) -> None:

@@ -85,6 +85,9 @@ class GatePolicy:
 
     min_frauds: int = 50  # in the evaluation set, for a measured comparison
     max_share: float = 0.5  # of the candidate's rows that may be held out for the trial fit
+    # A full fit's trial becomes the version, updated with the held-out rows, when they are at
+    # most this share of its rows; a larger share is refitted on all rows.
+    fold_in_share: float = 0.1
     margin: float = 0.02  # AP the candidate may lose before it can be refused
     resamples: int = 200
     seed: int = 0

@@ -117,10 +117,9 @@ def train_step(
     base = FraudModels(columns, policy.params) if reason is not None else parent_models
     unseen = data if new is None else new
     try:
-        gate, holdout = _judge(
+        models, gate, holdout = _fit_and_judge(
             base, reason is not None, parent, parent_models, data, unseen, columns, policy
         )
-        models = _fit(base, data, columns, reason is not None)
     except NotEnoughData as why:
         return TrainingOutcome(None, str(why))
     data_until = data["tx_datetime"].max().to_pydatetime()
@@ -168,7 +167,7 @@ def _refit_reason(
     )
 
 
-def _judge(
+def _fit_and_judge(
     base: FraudModels,
     full: bool,
     incumbent: ModelVersion | None,
@@ -177,23 +176,25 @@ def _judge(
     unseen: pd.DataFrame,
     columns: list[str],
     policy: TrainingPolicy,
-) -> tuple[GateResult, HoldoutScores | None]:
-    """The promotion decision: a trial fit on the rows before the evaluation set, compared with
-    the incumbent on it; by rule when the unseen rows are too few to compare on."""
+) -> tuple[FraudModels, GateResult, HoldoutScores | None]:
+    """The version's models and its promotion decision. A trial fitted on the rows before the
+    evaluation set is compared with the incumbent on it, then updated with the set's rows: the
+    version (one fit, not a trial and a refit). A full fit whose set is more than
+    ``fold_in_share`` of its rows is refitted on all of them instead (an update would leave too
+    much out of the trees' structure). Without a set, the decision is by rule."""
     number = incumbent.version if incumbent is not None else None
     start = evaluation_split(unseen, len(data), policy.gate)
     if start is not None:
-        trial_rows = data[data["tx_datetime"] < start]
-        evaluation = unseen[unseen["tx_datetime"] >= start]
+        before, after = data[data["tx_datetime"] < start], data[data["tx_datetime"] >= start]
         try:
-            trial = _fit(base, trial_rows, columns, full)
+            trial = _fit(base, before, columns, full)
         except NotEnoughData:
             start = None  # the rows before the set cannot train: judged by rule below
     if start is None:
         frauds = int(unseen["tx_fraud"].sum())
-        return rule_decision(
-            len(unseen), frauds, incumbent_version=number, policy=policy.gate
-        ), None
+        decision = rule_decision(len(unseen), frauds, incumbent_version=number, policy=policy.gate)
+        return _fit(base, data, columns, full), decision, None
+    evaluation = unseen[unseen["tx_datetime"] >= start]
     scored = holdout_scores(trial, evaluation, columns)
     theirs = (
         incumbent_models.predict_proba(_x(evaluation, columns)).mean(axis=1)
@@ -204,7 +205,12 @@ def _judge(
         scored.labels, scored.scores["ensemble"], theirs, incumbent_version=number,
         policy=policy.gate,
     )  # fmt: skip
-    return decision, scored
+    if full and len(after) > policy.gate.fold_in_share * len(data):
+        return _fit(base, data, columns, full), decision, scored
+    try:
+        return _fit(trial, after, columns, False), decision, scored
+    except NotEnoughData:  # too few rows (or one class) after the split to update with
+        return _fit(base, data, columns, full), decision, scored
 
 
 def _fit(base: FraudModels, rows: pd.DataFrame, columns: list[str], full: bool) -> FraudModels:
