@@ -1,5 +1,5 @@
-"""Excel export: sheets split at the row limit, a day's collections streamed from real MongoDB,
-re-runs replace the files."""
+"""Excel export: sheets split at the row limit, a day's collections streamed from real MongoDB
+in hour parts, a refresh writing only the hours that changed."""
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,52 +29,48 @@ def test_rows_continue_on_a_new_sheet_at_the_limit(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*partial"))
 
 
-def test_an_empty_day_still_gets_workbooks_with_headers(tmp_path: Path, store: MongoStore) -> None:
+def test_an_empty_day_gets_a_summary_and_no_parts(tmp_path: Path, store: MongoStore) -> None:
     export = export_day(store, tmp_path / "day", TimeRange(DAY, DAY + timedelta(days=1)))
-    assert {name: f.rows for name, f in export.files.items()} == dict.fromkeys(
-        [
-            "transactions",
-            "model_predictions",
-            "ensemble_results",
-            "flagged_transactions",
-            "scored_windows",
-        ],
+    assert export.rows == dict.fromkeys(
+        ["transactions", "model_predictions", "ensemble_results", "flagged_transactions",
+         "scored_windows"],
         0,
-    )
-    assert sheet_rows(export.files["ensemble_results"].path)["ensemble_results"][0][0] == (
-        "transaction_id"
-    )
+    )  # fmt: skip
+    assert (export.parts, export.written) == ([], [])
+    assert dict(sheet_rows(export.summary)["summary"][1:])["hour parts"] == "none"
 
 
-def test_a_day_is_exported_with_its_summary_and_a_rerun_replaces_it(
+def add(store: MongoStore, day: datetime, count: int, prefix: str, minutes: int = 7) -> None:
+    """Transactions every ``minutes`` from ``day``, scored by v3, one in ten flagged."""
+    models = ("random_forest", "gradient_boosting", "logistic_regression")
+    for i in range(count):
+        when = day + timedelta(minutes=minutes * i)
+        key, tid = partition_key(when), f"{prefix}{i}"
+        store.collection("transactions").insert_one(
+            {"_id": tid, "tx_datetime": when, "customer_id": "c", "terminal_id": "t",
+             "tx_amount": 10.5, "partition_key": key, "source": "kafka", "revision": 1}
+        )  # fmt: skip
+        flagged = i % 10 == 0
+        result = {"partition_key": key, "model_version": 3, "fraud_votes": 3 if flagged else 0,
+                  "is_fraud": flagged, "confidence": 0.9 if flagged else 0.1,
+                  "flagged": flagged}  # fmt: skip
+        store.collection("ensemble_results").insert_one({"_id": tid, **result})
+        if flagged:
+            store.collection("flagged_transactions").insert_one(
+                {"_id": tid, **result, "tx_datetime": when, "customer_id": "c",
+                 "terminal_id": "t"}
+            )  # fmt: skip
+        store.collection("model_predictions").insert_one(
+            {"_id": tid, "model_version": 3, "partition_key": key,
+             "probability": dict.fromkeys(models, 0.5), "vote": dict.fromkeys(models, True)}
+        )  # fmt: skip
+
+
+def test_a_day_is_exported_in_hour_parts_with_its_summary(
     tmp_path: Path, store: MongoStore
 ) -> None:
-    def add(day: datetime, count: int, prefix: str) -> None:
-        for i in range(count):
-            when = day + timedelta(minutes=7 * i)
-            key, tid = partition_key(when), f"{prefix}{i}"
-            store.collection("transactions").insert_one(
-                {"_id": tid, "tx_datetime": when, "customer_id": "c", "terminal_id": "t",
-                 "tx_amount": 10.5, "partition_key": key, "source": "kafka"}
-            )  # fmt: skip
-            flagged = i % 10 == 0
-            result = {"partition_key": key, "model_version": 3, "fraud_votes": 3 if flagged else 0,
-                      "is_fraud": flagged, "confidence": 0.9 if flagged else 0.1,
-                      "flagged": flagged}  # fmt: skip
-            store.collection("ensemble_results").insert_one({"_id": tid, **result})
-            if flagged:
-                store.collection("flagged_transactions").insert_one(
-                    {"_id": tid, **result, "tx_datetime": when, "customer_id": "c",
-                     "terminal_id": "t"}
-                )  # fmt: skip
-            models = ("random_forest", "gradient_boosting", "logistic_regression")
-            store.collection("model_predictions").insert_one(
-                {"_id": tid, "model_version": 3, "partition_key": key,
-                 "probability": dict.fromkeys(models, 0.5), "vote": dict.fromkeys(models, True)}
-            )  # fmt: skip
-
-    add(DAY, 200, "in")
-    add(DAY + timedelta(days=1), 5, "next")  # another day's rows stay out
+    add(store, DAY, 200, "in")
+    add(store, DAY + timedelta(days=1), 5, "next")  # another day's rows stay out
     store.collection("scored_windows").insert_many(
         [{"_id": partition_key(DAY), "partition_key": partition_key(DAY), "model_version": 3,
           "scored_at": DAY + timedelta(hours=2), "replaced_version": 2, "flags_added": 1,
@@ -84,18 +80,20 @@ def test_a_day_is_exported_with_its_summary_and_a_rerun_replaces_it(
           "scored_at": DAY + timedelta(hours=1)}]
     )  # fmt: skip
     directory = tmp_path / "2026-11-10"
-    for _ in range(2):
-        export = export_day(store, directory, TimeRange(DAY, DAY + timedelta(days=1)))
-    counts = {name: f.rows for name, f in export.files.items()}
-    assert counts == {"transactions": 200, "model_predictions": 200, "ensemble_results": 200,
-                      "flagged_transactions": 20, "scored_windows": 2}  # fmt: skip
-    windows = sheet_rows(directory / "scored_windows.xlsx")["scored_windows"]
+    export = export_day(store, directory, TimeRange(DAY, DAY + timedelta(days=1)))
+    # 200 transactions 7 minutes apart: 1,400 minutes, hours 00 to 23.
+    assert export.parts == export.written == [f"hour-{h:02d}" for h in range(24)]
+    assert export.rows == {"transactions": 200, "model_predictions": 200,
+                           "ensemble_results": 200, "flagged_transactions": 20,
+                           "scored_windows": 2}  # fmt: skip
+    first = directory / "hour-00"
+    windows = sheet_rows(first / "scored_windows.xlsx")["scored_windows"]
     assert windows[1][0] == partition_key(DAY) and windows[1][3:] == (2, 1, 2)
     assert windows[2][3:] == (None, None, None)  # scored once, never replaced
-    transactions = sheet_rows(directory / "transactions.xlsx")["transactions"]
-    assert len(transactions) == 201 and transactions[1][0] == "in0"
+    transactions = sheet_rows(first / "transactions.xlsx")["transactions"]
+    assert len(transactions) == 1 + 9 and transactions[1][0] == "in0"  # minutes 0..56
     assert transactions[1][1] == DAY.replace(tzinfo=None)  # UTC wall time
-    predictions = sheet_rows(directory / "model_predictions.xlsx")["model_predictions"]
+    predictions = sheet_rows(first / "model_predictions.xlsx")["model_predictions"]
     assert predictions[0][3:5] == ("random_forest probability", "gradient_boosting probability")
     assert predictions[1][3] == 0.5 and predictions[1][6] is True
     summary = dict(sheet_rows(export.summary)["summary"][1:])
@@ -103,7 +101,36 @@ def test_a_day_is_exported_with_its_summary_and_a_rerun_replaces_it(
     assert summary["exported_at (UTC)"] is not None
     assert summary["windows re-scored by a better model version"] == 1
     assert (summary["flags added by re-scores"], summary["flags removed by re-scores"]) == (1, 2)
-    assert sorted(p.name for p in directory.iterdir()) == [
+    assert sorted(p.name for p in first.iterdir()) == [
         "ensemble_results.xlsx", "flagged_transactions.xlsx", "model_predictions.xlsx",
-        "scored_windows.xlsx", "summary.xlsx", "transactions.xlsx",
+        "scored_windows.xlsx", "transactions.xlsx",
     ]  # fmt: skip
+    assert not list(directory.rglob("*.partial"))
+
+
+def test_a_refresh_writes_only_the_hours_that_changed(tmp_path: Path, store: MongoStore) -> None:
+    day, directory = TimeRange(DAY, DAY + timedelta(days=1)), tmp_path / "2026-11-10"
+    add(store, DAY, 30, "a", minutes=10)  # hours 00 to 04
+    assert export_day(store, directory, day).written == [f"hour-{h:02d}" for h in range(5)]
+    assert export_day(store, directory, day).written == []  # nothing changed
+
+    add(store, DAY + timedelta(hours=6), 3, "b")  # a new hour
+    store.collection("transactions").update_one({"_id": "a7"}, {"$set": {"revision": 2}})
+    store.collection("scored_windows").insert_one(
+        {"_id": partition_key(DAY + timedelta(hours=3)),
+         "partition_key": partition_key(DAY + timedelta(hours=3)), "model_version": 4,
+         "scored_at": DAY + timedelta(hours=5)}
+    )  # fmt: skip
+    refresh = export_day(store, directory, day)
+    assert refresh.written == ["hour-01", "hour-03", "hour-06"]  # a7 is at 01:10
+    assert refresh.rows["transactions"] == 33
+
+    (directory / "hour-02" / "transactions.xlsx").unlink()  # a part deleted by hand
+    assert export_day(store, directory, day).written == ["hour-02"]
+
+    # Every row of an hour moved to another day: its part goes.
+    store.collection("transactions").update_many(
+        {"_id": {"$in": ["b0", "b1", "b2"]}}, {"$set": {"partition_key": "2026-11-11-06:00"}}
+    )
+    gone = export_day(store, directory, day)
+    assert "hour-06" not in gone.parts and not (directory / "hour-06").exists()

@@ -119,9 +119,15 @@ def test_from_kafka_and_a_label_file_to_checked_predictions_and_an_export(
     assert metadata["model_versions"].value == "v1"
     directory = tmp_path / "exports" / "2026-11-10"
     assert {p.name for p in directory.iterdir()} == {
+        ".manifest.json",
+        "summary.xlsx",
+        *(f"hour-{h:02d}" for h in range(24)),
+    }
+    assert {p.name for p in (directory / "hour-23").iterdir()} == {
         "transactions.xlsx", "model_predictions.xlsx", "ensemble_results.xlsx",
-        "flagged_transactions.xlsx", "scored_windows.xlsx", "summary.xlsx",
+        "flagged_transactions.xlsx", "scored_windows.xlsx",
     }  # fmt: skip
+    assert metadata["hour_parts_written"].value == 24
     # Three rows per transaction, the flagged ones, and a row per scored window (144 a day).
     assert metadata["rows"].value == 3 * day_count + scored_counts[0][2] + 144
 

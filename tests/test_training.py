@@ -18,7 +18,6 @@ POLICY = TrainingPolicy(
     feature_columns=COLUMNS,
     params=TrainingParams(trees=20, boosting_iterations=20, min_labels=100),
     gate=GatePolicy(min_frauds=30, resamples=50),
-    settle=timedelta(0),
 )
 
 

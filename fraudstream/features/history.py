@@ -19,6 +19,7 @@ import pandas as pd
 from fraudstream.store import UpdateOne
 from fraudstream.store.collections import LABELS, TRANSACTION_FEATURES, TRANSACTIONS
 from fraudstream.store.mongo import MongoStore
+from fraudstream.store.stamps import stamped_write
 from fraudstream.windows import PARTITION_KEY_FORMAT, WINDOW, TimeRange
 
 FEATURE_VERSION = "handbook-v1"
@@ -94,8 +95,8 @@ def _with_history(
 def write_features(store: MongoStore, features: pd.DataFrame, computed_at: datetime) -> int:
     """Store the feature documents of these transactions (idempotent); returns the count.
     New ones are inserted; a transaction already stored is updated and keeps its
-    ``first_computed_at`` (MongoDB's clock, read just before the insert): training finds rows
-    that became usable since the previous version by it (training_data.py)."""
+    ``first_computed_at`` (MongoDB's clock, read under a write lease just before the insert):
+    training finds rows that became usable since the previous version by it (training_data.py)."""
     times = pd.to_datetime(features["tx_datetime"])
     # Spark hands back session-time-zone (UTC) wall times without a zone.
     features = features.assign(
@@ -112,10 +113,11 @@ def write_features(store: MongoStore, features: pd.DataFrame, computed_at: datet
 
 
 def _insert_or_update(store: MongoStore, documents: list[dict[str, Any]]) -> None:
-    first = {"first_computed_at": store.server_time()}
-    stored = store.insert_new(
-        TRANSACTION_FEATURES, [doc | first for doc in documents], "feature document"
-    )
+    with stamped_write(store, "features") as now:
+        first = {"first_computed_at": now}
+        stored = store.insert_new(
+            TRANSACTION_FEATURES, [doc | first for doc in documents], "feature document"
+        )
     if stored:
         store.collection(TRANSACTION_FEATURES).bulk_write(
             [

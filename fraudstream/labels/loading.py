@@ -23,6 +23,7 @@ from fraudstream.ingest.schema import InvalidRecord, transaction_id_of
 from fraudstream.store import UpdateOne
 from fraudstream.store.collections import LABELS
 from fraudstream.store.mongo import MongoStore
+from fraudstream.store.stamps import stamped_write
 from fraudstream.windows import parse_utc
 
 LABEL_COLUMNS = frozenset(("transaction_id", "tx_fraud"))
@@ -103,19 +104,19 @@ def store_labels(store: MongoStore, labels: Sequence[Label], source: str) -> Lab
     }
     new = [label for tid, label in latest.items() if tid not in stored]
     updates = [label for tid, label in latest.items() if tid in stored]
-    if new:
-        loaded_at = store.server_time()
-        documents = [
-            {"_id": label.transaction_id, "tx_fraud": label.tx_fraud,
-             "reported_at": label.reported_at, "source": source, "loaded_at": loaded_at}
-            for label in new
-        ]  # fmt: skip
-        # Stored meanwhile by another load: updated below.
-        updates += [new[i] for i in store.insert_new(LABELS, documents, "label")]
-    if updates:
-        store.collection(LABELS).bulk_write(
-            [_label_update(label, source) for label in updates], ordered=False
-        )
+    with stamped_write(store, "labels") as loaded_at:
+        if new:
+            documents = [
+                {"_id": label.transaction_id, "tx_fraud": label.tx_fraud,
+                 "reported_at": label.reported_at, "source": source, "loaded_at": loaded_at}
+                for label in new
+            ]  # fmt: skip
+            # Stored meanwhile by another load: updated below.
+            updates += [new[i] for i in store.insert_new(LABELS, documents, "label")]
+        if updates:  # a changed verdict is stamped with MongoDB's $$NOW, inside the lease
+            store.collection(LABELS).bulk_write(
+                [_label_update(label, source) for label in updates], ordered=False
+            )
     changed = sum(
         1 for tid, label in latest.items() if tid in stored and stored[tid] != label.tx_fraud
     )

@@ -25,7 +25,6 @@ from fraudstream.ml.metrics import ranking_metrics
 from fraudstream.ml.models import MODEL_NAMES, FraudModels, NotEnoughData, TrainingParams
 from fraudstream.ml.registry import ModelRegistry, ModelVersion
 from fraudstream.ml.training_data import (
-    SETTLE,
     current_cut,
     cut_rows,
     new_rows,
@@ -41,7 +40,6 @@ class TrainingPolicy:
     params: TrainingParams = field(default_factory=TrainingParams)
     refit: RefitPolicy = field(default_factory=RefitPolicy)
     gate: GatePolicy = field(default_factory=GatePolicy)
-    settle: timedelta = SETTLE
     # A full fit learns from the recent past only: fraud patterns drift (a compromised terminal
     # is only risky for weeks), and the oldest stored rows lack the 30-37 days of history their
     # features need. None: all of history.
@@ -89,7 +87,7 @@ def train_step(
             f"{parent.version} (trained until {parent.trained_until.isoformat()}); its late labels "
             "go into the next update (run full_retrain_job for a version that ends here)",
         )
-    cut = current_cut(store, until, policy.settle)
+    cut = current_cut(store, until)
     new = new_rows(store, columns, cut, parent.cut) if parent is not None else None
     if full:
         reason = "full retrain requested"

@@ -11,7 +11,6 @@ every labelled row is trained on exactly once along a lineage.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,10 +21,7 @@ import pandas as pd
 
 from fraudstream.store.collections import LABELS, TRANSACTION_FEATURES
 from fraudstream.store.mongo import MongoStore
-
-# A write stamped just before the cut may commit just after it is read: the cut is taken, then
-# the reads wait this long, so such a write is in this version rather than missed by both.
-SETTLE = timedelta(seconds=2)
+from fraudstream.store.stamps import committed_until
 
 
 @dataclass(frozen=True)
@@ -37,11 +33,10 @@ class DataCut:
     seen_until: datetime
 
 
-def current_cut(store: MongoStore, until: datetime, settle: timedelta = SETTLE) -> DataCut:
-    """The cut of a version trained now: everything stored until now (MongoDB's clock)."""
-    now = store.server_time()
-    time.sleep(settle.total_seconds())
-    return DataCut(until, now)
+def current_cut(store: MongoStore, until: datetime) -> DataCut:
+    """The cut of a version trained now: everything stored and committed until now (MongoDB's
+    clock; a write still in flight keeps the cut before its stamp, ``store/stamps.py``)."""
+    return DataCut(until, committed_until(store))
 
 
 def cut_rows(

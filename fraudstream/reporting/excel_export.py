@@ -1,21 +1,29 @@
-"""A day's data as Excel workbooks, streamed from MongoDB.
+"""A day's data as Excel workbooks, streamed from MongoDB, an hour at a time.
 
-One workbook per collection (``transactions``, ``model_predictions``, ``ensemble_results``,
-``flagged_transactions``, and ``scored_windows``: the version that scored each window and, after a
-re-score by a better version, the version it replaced and the flags it added and removed) and
-``summary.xlsx`` (export time, row counts, model versions, re-scores and their flag changes).
+A day's directory holds one part per hour with data, ``hour-HH/``: a workbook per collection
+(``transactions``, ``model_predictions``, ``ensemble_results``, ``flagged_transactions``, and
+``scored_windows``: the version that scored each window and, after a re-score by a better
+version, the version it replaced and the flags it added and removed). An export writes only the
+parts whose hour changed since they were written — a digest of its transactions (count and
+revisions) and of its windows' scorings, kept in the day's ``.manifest.json`` — so a refresh
+costs the new hours, not the day so far. ``summary.xlsx`` (export time, the day's row counts,
+model versions, re-scores and their flag changes, the parts) is rewritten each time.
 Rows are read with a cursor and written by XlsxWriter in constant-memory mode, so memory does not
-grow with the day's size; a sheet holds at most Excel's 1,048,576 rows (header included), after
-which the rows continue on ``<name>_2``, ``<name>_3``... Each workbook is written to a temporary
-name and renamed into place: a re-run replaces the files, a crash leaves no half-written one.
+grow with the data; a sheet holds at most Excel's 1,048,576 rows (header included), after
+which the rows continue on ``<name>_2``, ``<name>_3``... Each file is written to a temporary
+name and renamed into place, the manifest last: a crash leaves no half-written file, and the
+parts it did not record are written again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +42,8 @@ from fraudstream.windows import TimeRange
 
 EXCEL_MAX_ROWS = 1_048_576
 CURSOR_BATCH = 10_000
+HOUR = timedelta(hours=1)
+MANIFEST = ".manifest.json"
 
 
 @dataclass(frozen=True)
@@ -88,18 +98,13 @@ SHEETS = (
 
 
 @dataclass(frozen=True)
-class ExportedFile:
-    path: Path
-    rows: int
-    sheets: int
-
-
-@dataclass(frozen=True)
 class DayExport:
-    """What exporting a day wrote."""
+    """What exporting a day wrote, and what its directory now holds."""
 
     directory: Path
-    files: dict[str, ExportedFile]
+    rows: dict[str, int]  # per workbook, over the day's parts
+    parts: list[str]  # the day's hour parts (``hour-HH``)
+    written: list[str]  # the parts this export wrote (the others were up to date)
     model_versions: list[int]
     exported_at: datetime
     rescores: dict[str, int]  # re-scored windows, flags added, flags removed
@@ -116,10 +121,68 @@ def export_day(
     *,
     max_rows: int = EXCEL_MAX_ROWS,
 ) -> DayExport:
-    """Write the workbooks of the windows in ``day`` into ``directory``."""
+    """Bring the hour parts of ``day`` in ``directory`` up to date, then its summary."""
     directory.mkdir(parents=True, exist_ok=True)
+    manifest = _read_manifest(directory)
+    digests = hour_digests(store, day)
+    written = []
+    for part in sorted(set(manifest) - set(digests)):  # an hour whose rows all moved away
+        shutil.rmtree(directory / part, ignore_errors=True)
+        del manifest[part]
+    for part, digest in sorted(digests.items()):
+        kept = manifest.get(part, {})
+        files = [directory / part / f"{sheet.name}.xlsx" for sheet in SHEETS]
+        if kept.get("digest") == digest and all(f.exists() for f in files):
+            continue
+        hour = day.start.replace(hour=int(part[-2:]))
+        manifest[part] = {"digest": digest} | _export_part(
+            store, directory / part, TimeRange(hour, hour + HOUR), max_rows
+        )
+        written.append(part)
+    _write_manifest(directory, manifest)
+    export = DayExport(
+        directory,
+        {sheet.name: sum(m["rows"][sheet.name] for m in manifest.values()) for sheet in SHEETS},
+        sorted(manifest),
+        written,
+        sorted({v for m in manifest.values() for v in m["versions"]}),
+        datetime.now(UTC),
+        _rescores(store, {"partition_key": day.key_range()}),
+    )
+    _write_summary(export, day)
+    return export
+
+
+def hour_digests(store: MongoStore, day: TimeRange) -> dict[str, str]:
+    """A digest of each hour of ``day`` that holds data, keyed by its part's name: its
+    transactions' count and summed revisions (a new, moved or corrected transaction changes
+    them) and its windows' scorings (every score write records one in ``scored_windows``)."""
     keys = {"partition_key": day.key_range()}
-    files = {}
+    hour = {"$substrBytes": ["$partition_key", 11, 2]}  # 2026-11-10-14:20 -> 14
+    content: dict[str, list[Any]] = {}
+    for row in store.collection(TRANSACTIONS).aggregate(
+        [
+            {"$match": keys},
+            {"$group": {"_id": hour, "n": {"$sum": 1}, "revisions": {"$sum": "$revision"}}},
+        ]
+    ):
+        content.setdefault(row["_id"], []).append([row["n"], row["revisions"]])
+    for window in store.collection(SCORED_WINDOWS).find(keys).sort("partition_key", 1):
+        window.pop("_id")
+        content.setdefault(window["partition_key"][11:13], []).append(sorted(window.items()))
+    return {
+        f"hour-{hh}": hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+        for hh, parts in content.items()
+    }
+
+
+def _export_part(
+    store: MongoStore, directory: Path, hour: TimeRange, max_rows: int
+) -> dict[str, Any]:
+    """Write one hour's workbooks; what they hold, for the manifest."""
+    directory.mkdir(exist_ok=True)
+    keys = {"partition_key": hour.key_range()}
+    rows, sheets = {}, {}
     for sheet in SHEETS:
         fields = {field.split(".")[0]: 1 for _, field in sheet.columns}
         cursor = (
@@ -127,16 +190,29 @@ def export_day(
             .find(keys, fields, batch_size=CURSOR_BATCH)
             .sort([(f, 1) for f in sheet.sort])
         )
-        rows = ([_field(doc, field) for _, field in sheet.columns] for doc in cursor)
-        path = directory / f"{sheet.name}.xlsx"
-        written, sheets = write_workbook(
-            path, sheet.name, [h for h, _ in sheet.columns], rows, max_rows
+        values = ([_field(doc, field) for _, field in sheet.columns] for doc in cursor)
+        rows[sheet.name], sheets[sheet.name] = write_workbook(
+            directory / f"{sheet.name}.xlsx",
+            sheet.name,
+            [h for h, _ in sheet.columns],
+            values,
+            max_rows,
         )
-        files[sheet.name] = ExportedFile(path, written, sheets)
     versions = sorted(store.collection(ENSEMBLE_RESULTS).distinct("model_version", keys))
-    export = DayExport(directory, files, versions, datetime.now(UTC), _rescores(store, keys))
-    _write_summary(export, day)
-    return export
+    return {"rows": rows, "sheets": sheets, "versions": versions}
+
+
+def _read_manifest(directory: Path) -> dict[str, dict[str, Any]]:
+    try:
+        return json.loads((directory / MANIFEST).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}  # no parts recorded: every hour is written
+
+
+def _write_manifest(directory: Path, manifest: dict[str, dict[str, Any]]) -> None:
+    partial = directory / f"{MANIFEST}.partial"
+    partial.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    os.replace(partial, directory / MANIFEST)
 
 
 def write_workbook(
@@ -175,8 +251,9 @@ def _write_summary(export: DayExport, day: TimeRange) -> None:
         ["day end (UTC)", day.end],
         ["model versions", ", ".join(f"v{v}" for v in export.model_versions) or "none"],
         *[[name, count] for name, count in export.rescores.items()],
-        *[[f"{name} rows", file.rows] for name, file in export.files.items()],
-        *[[f"{name} sheets", file.sheets] for name, file in export.files.items()],
+        *[[f"{name} rows", count] for name, count in export.rows.items()],
+        ["hour parts", ", ".join(export.parts) or "none"],
+        ["hour parts written by this export", ", ".join(export.written) or "none"],
     ]
     write_workbook(export.summary, "summary", ["item", "value"], rows)
 

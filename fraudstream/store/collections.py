@@ -25,6 +25,8 @@ MODEL_PREDICTIONS = "model_predictions"
 ENSEMBLE_RESULTS = "ensemble_results"
 FLAGGED_TRANSACTIONS = "flagged_transactions"
 SCORED_WINDOWS = "scored_windows"  # which model version scored each window
+# Writes whose stamps a training cut must not pass yet (store/stamps.py)
+WRITE_LEASES = "write_leases"
 
 SCORE_COLLECTIONS = (MODEL_PREDICTIONS, ENSEMBLE_RESULTS, FLAGGED_TRANSACTIONS)
 
@@ -51,4 +53,5 @@ INDEXES: dict[str, list[Index]] = {
     ],
     **{name: [[("partition_key", ASCENDING)]] for name in SCORE_COLLECTIONS},
     SCORED_WINDOWS: [[("window_start", ASCENDING)], [("partition_key", ASCENDING)]],
+    WRITE_LEASES: [[("at", ASCENDING)]],
 }

@@ -130,7 +130,7 @@ class MongoStore:
 
     def server_time(self) -> datetime:
         """MongoDB's clock (the one ``loaded_at`` and ``first_computed_at`` are stamped with)."""
-        return self.db.command("hello")["localTime"]
+        return self.db.command("hello", codec_options=self.db.codec_options)["localTime"]
 
     def find_in(
         self,

@@ -28,10 +28,11 @@ from pipeline.resources import MongoResource
     kinds={"excel", "mongodb"},
 )
 def excel_export(context: dg.AssetExecutionContext, mongo: MongoResource) -> dg.MaterializeResult:
-    """The day's `transactions`, `model_predictions`, `ensemble_results` and
-    `flagged_transactions` as .xlsx workbooks plus `summary.xlsx` (export time, row counts, model
-    versions) under `<export dir>/<day>/`. Streamed from MongoDB in constant memory; sheets split
-    at Excel's 1,048,576-row limit; a re-run replaces the files."""
+    """The day's `transactions`, `model_predictions`, `ensemble_results`,
+    `flagged_transactions` and `scored_windows` as .xlsx workbooks, one part per hour
+    (`<export dir>/<day>/hour-HH/`), plus the day's `summary.xlsx`. Only the hours whose data
+    changed since their part was written are exported again; streamed from MongoDB in constant
+    memory; sheets split at Excel's 1,048,576-row limit."""
     exported = []
     with mongo.store() as store:
         for day in context.partition_keys:
@@ -39,25 +40,26 @@ def excel_export(context: dg.AssetExecutionContext, mongo: MongoResource) -> dg.
             exported.append(
                 export_day(store, config.export_dir() / day, TimeRange(window.start, window.end))
             )
-    files = markdown_table(
-        ["day", "workbook", "rows", "sheets"],
+    days = markdown_table(
+        ["day", "hour parts", "written now", "transactions", "flagged"],
         [
-            [day, name, file.rows, file.sheets]
-            for day, export in zip(context.partition_keys, exported, strict=True)
-            for name, file in export.files.items()
+            [day, len(e.parts), ", ".join(e.written) or "none", e.rows["transactions"],
+             e.rows["flagged_transactions"]]
+            for day, e in zip(context.partition_keys, exported, strict=True)
         ],
-    )
+    )  # fmt: skip
     last = exported[-1]
     return dg.MaterializeResult(
         metadata={
             "directory": dg.MetadataValue.path(str(last.directory)),
             "summary": dg.MetadataValue.path(str(last.summary)),
-            "rows": sum(f.rows for e in exported for f in e.files.values()),
-            "flagged": sum(e.files["flagged_transactions"].rows for e in exported),
+            "rows": sum(sum(e.rows.values()) for e in exported),
+            "flagged": sum(e.rows["flagged_transactions"] for e in exported),
+            "hour_parts_written": sum(len(e.written) for e in exported),
             "model_versions": ", ".join(
                 sorted({f"v{v}" for e in exported for v in e.model_versions})
             )
             or "none",
-            "files": dg.MetadataValue.md(files),
+            "days": dg.MetadataValue.md(days),
         }
     )
