@@ -31,7 +31,9 @@ every_window = (
 
 # Training waits for all six 10-minute windows of its hour (the mapping of its feature dep) and
 # does not retrain every past hour when labels arrive: late labels go into the next update.
-hourly_training = every_window.ignore(dg.AssetSelection.assets("labels"))
+hourly_training = every_window.ignore(dg.AssetSelection.assets("labels")).with_label(
+    "every complete hour, new labels aside"
+)
 
 # A window is scored as soon as its features exist, by the newest version trained before it
 # (the registry's choice): waiting for the previous hour's model would delay every window by up
@@ -54,8 +56,10 @@ missing_retried = (
     & ~dg.AutomationCondition.any_deps_missing().ignore(models)
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
+).with_label("unscored for want of a model: retried")
+scoring = (every_window.ignore(models) | missing_retried).with_label(
+    "every window with new features, or waiting for its model"
 )
-scoring = every_window.ignore(models) | missing_retried
 
 # The day's workbooks are refreshed at most once per export tick (hourly by default) while the
 # day's windows change, and once more after the day's last window.
@@ -64,7 +68,7 @@ export_refresh = (
     & dg.AutomationCondition.cron_tick_passed(config.export_cron()).since_last_handled()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
-)
+).with_label("changed since the last export tick")
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation_sensor",

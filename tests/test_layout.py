@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The domain packages in the order a transaction meets them; a package imports only earlier ones.
 DOMAIN_ORDER = ["kernel", "store", "ingest", "labels", "features", "ml", "reporting", "tooling"]
 KERNEL = {"config", "windows", "batching"}
-SHARED_GLUE = {"keys", "partitions", "automation", "resources", "owners", "runs"}
+SHARED_GLUE = {"keys", "partitions", "automation", "resources", "owners", "runs", "metadata"}
 PROJECT = ("fraudstream", "pipeline", "definitions")
 
 

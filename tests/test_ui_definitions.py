@@ -1,12 +1,14 @@
 """What the UI shows about the definitions: every asset grouped, typed and owned, and a
 description on every asset, check, sensor, schedule and job."""
 
+import dagster as dg
 import numpy as np
 
 from definitions import defs
 from fraudstream.reporting.plots import markdown_image, pr_curves_png
 from fraudstream.reporting.quality import LabelledScores
-from fraudstream.reporting.reports import markdown_table, metrics_table, versions_table
+from fraudstream.reporting.reports import metrics_table, versions_table
+from pipeline.metadata import report_table, table
 
 GROUPS = {
     "transactions": "ingestion",
@@ -56,19 +58,22 @@ def test_pr_curves_are_a_png_and_absent_without_both_classes() -> None:
     assert pr_curves_png(np.zeros(50, dtype=int), scores, "title") is None
 
 
-def test_tables_render_numbers_and_undefined_metrics() -> None:
-    assert markdown_table(["a", "b"], [["x", 0.12345], ["y", float("nan")]]) == (
-        "| a | b |\n|---|---|\n| x | 0.123 |\n| y | n/a |"
-    )
-    table = metrics_table(
+def test_tables_are_typed_so_the_ui_sorts_them_and_undefined_metrics_are_empty() -> None:
+    value = table(["a", "b", "n", "flag"], [["x", 0.12345, 3, True], ["y", float("nan"), 4, False]])
+    types = {column.name: column.type for column in value.schema.columns}
+    assert types == {"a": "string", "b": "float", "n": "int", "flag": "bool"}
+    assert [record.data for record in value.records] == [
+        {"a": "x", "b": 0.1235, "n": 3, "flag": True},
+        {"a": "y", "b": None, "n": 4, "flag": False},
+    ]
+    metrics = metrics_table(
         {"random_forest": {"auc_roc": 0.9, "average_precision": 0.7},
          "holdout": {"rows": 10.0, "frauds": 1.0}}
     )  # fmt: skip
-    assert table.splitlines() == [
-        "| model | AUC ROC | Average Precision |",
-        "|---|---|---|",
-        "| random_forest | 0.900 | 0.700 |",
-    ]
+    assert (metrics.header, metrics.rows) == (
+        ["model", "AUC ROC", "Average Precision"],
+        [["random_forest", 0.9, 0.7]],
+    )
 
 
 def test_the_versions_table_has_a_row_per_version_that_scored() -> None:
@@ -80,8 +85,15 @@ def test_the_versions_table_has_a_row_per_version_that_scored() -> None:
         per_model=np.full((5, 3), 0.5),
         versions=np.array([1, 1, 1, 2, 2]),
     )
-    rows = versions_table(scored).splitlines()[2:]
-    assert rows == [
-        "| v1 | 3 | 1 | 1.000 | 1.000 | 1 | 1.000 | 1.000 |",
-        "| v2 | 2 | 1 | 0.000 | 0.500 | 0 | 0.000 | 0.000 |",
+    rows = [record.data for record in report_table(versions_table(scored)).records]
+    assert [list(row.values()) for row in rows] == [
+        ["v1", 3, 1, 1.0, 1.0, 1, 1.0, 1.0],
+        ["v2", 2, 1, 0.0, 0.5, 0, 0.0, 0.0],
     ]
+
+
+def test_compound_automation_conditions_have_labels() -> None:
+    graph = defs.resolve_asset_graph()
+    for name in ("transaction_features", "fraud_models", "ensemble_predictions", "excel_export"):
+        condition = graph.get(dg.AssetKey(name)).automation_condition
+        assert condition is not None and condition.get_label(), name

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from fraudstream.features.contract import FEATURE_COLUMNS
+from fraudstream.ml.ensemble import EnsembleThresholds, decide
 from fraudstream.ml.lifecycle import (
     FullFit,
     GatePolicy,
@@ -21,7 +22,7 @@ from fraudstream.ml.lifecycle import (
     refit_reason,
     rule_decision,
 )
-from fraudstream.ml.metrics import ranking_metrics
+from fraudstream.ml.metrics import alert_metrics, ranking_metrics
 from fraudstream.ml.models import MODEL_NAMES, FraudModels, NotEnoughData, TrainingParams
 from fraudstream.ml.registry import ModelRegistry, ModelVersion
 from fraudstream.ml.training_data import (
@@ -53,6 +54,7 @@ class HoldoutScores:
 
     labels: np.ndarray
     scores: dict[str, np.ndarray]  # per model and "ensemble"
+    votes: dict[str, np.ndarray]  # each model's vote, and the ensemble's majority
 
 
 @dataclass(frozen=True)
@@ -219,17 +221,28 @@ def _fit(base: FraudModels, rows: pd.DataFrame, columns: list[str], full: bool) 
 def holdout_scores(models: FraudModels, holdout: pd.DataFrame, columns: list[str]) -> HoldoutScores:
     """Each model's probability and the ensemble's mean probability on the evaluation rows."""
     probabilities = models.predict_proba(_x(holdout, columns))
+    thresholds = EnsembleThresholds()
+    decision = decide(probabilities, thresholds)
     scores = {name: probabilities[:, i] for i, name in enumerate(MODEL_NAMES)}
-    return HoldoutScores(_y(holdout), scores | {"ensemble": probabilities.mean(axis=1)})
+    votes = {name: probabilities[:, i] >= thresholds.vote for i, name in enumerate(MODEL_NAMES)}
+    return HoldoutScores(
+        _y(holdout),
+        scores | {"ensemble": decision.confidence},
+        votes | {"ensemble": decision.is_fraud},
+    )
 
 
 def _metrics(holdout: HoldoutScores | None, gate: GateResult) -> dict[str, dict[str, float]]:
-    """Ranking metrics of each model and of the ensemble on the evaluation set (none when the
-    decision was by rule), and the set's size."""
+    """Ranking metrics and the vote's precision and recall of each model and of the ensemble on
+    the evaluation set (none when the decision was by rule), and the set's size."""
     size = {"rows": float(gate.evidence["rows"]), "frauds": float(gate.evidence["frauds"])}
     if holdout is None:
         return {"holdout": size}
-    metrics = {name: ranking_metrics(holdout.labels, s) for name, s in holdout.scores.items()}
+    metrics = {
+        name: ranking_metrics(holdout.labels, s)
+        | alert_metrics(holdout.labels, holdout.votes[name])
+        for name, s in holdout.scores.items()
+    }
     if "incumbent_ap" in gate.evidence:
         metrics["incumbent_ensemble"] = {
             "auc_roc": gate.evidence["incumbent_auc"],

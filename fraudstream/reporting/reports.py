@@ -1,10 +1,10 @@
-"""Markdown for the Dagster UI: metric tables of model versions and of a day's labelled scores.
-Pure functions of numbers already computed (``quality``, ``training``)."""
+"""Tables for the Dagster UI: metric tables of model versions and of a day's labelled scores.
+Pure functions of numbers already computed (``quality``, ``training``); the glue turns a
+``Table`` into sortable metadata (``pipeline/metadata.py``)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -12,20 +12,15 @@ from fraudstream.ml.metrics import alert_metrics, ranking_metrics
 from fraudstream.reporting.quality import LabelledScores
 
 
-def cell(value: object) -> str:
-    """A table cell: floats to three decimals, NaN as n/a (a metric one class cannot define)."""
-    if isinstance(value, float):
-        return "n/a" if math.isnan(value) else f"{value:.3f}"
-    return str(value)
+@dataclass(frozen=True)
+class Table:
+    """A header and rows of plain values (NaN: a metric one class cannot define)."""
+
+    header: list[str]
+    rows: list[list[object]]
 
 
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
+def metrics_table(metrics: dict[str, dict[str, float]]) -> Table:
     """One row per model (and the ensemble) with whichever of AUC ROC, Average Precision,
     precision and recall it has."""
     columns = {
@@ -40,10 +35,10 @@ def metrics_table(metrics: dict[str, dict[str, float]]) -> str:
         for name, values in metrics.items()
         if "average_precision" in values
     ]
-    return markdown_table(["model", *(columns[c] for c in present)], rows)
+    return Table(["model", *(columns[c] for c in present)], rows)
 
 
-def versions_table(scored: LabelledScores) -> str:
+def versions_table(scored: LabelledScores) -> Table:
     """Per model version that scored the range: labelled rows, frauds, the ensemble's AUC / AP,
     and the flags' precision and recall."""
     rows = []
@@ -57,7 +52,7 @@ def versions_table(scored: LabelledScores) -> str:
              ranked["average_precision"], int(scored.flagged[mine].sum()), flags["precision"],
              flags["recall"]]
         )  # fmt: skip
-    return markdown_table(
+    return Table(
         ["version", "labelled", "frauds", "AUC ROC", "AP", "flagged", "flag precision",
          "flag recall"],
         rows,

@@ -4,10 +4,10 @@ import dagster as dg
 
 from fraudstream import config
 from fraudstream.reporting.excel_export import export_day
-from fraudstream.reporting.reports import markdown_table
 from fraudstream.windows import TimeRange
 from pipeline.automation import export_refresh
 from pipeline.keys import ENSEMBLE_PREDICTIONS, TRANSACTIONS
+from pipeline.metadata import table
 from pipeline.owners import DATA_ENGINEERING
 from pipeline.partitions import DAY_SO_FAR, daily_partitions
 from pipeline.resources import MongoResource
@@ -40,7 +40,7 @@ def excel_export(context: dg.AssetExecutionContext, mongo: MongoResource) -> dg.
             exported.append(
                 export_day(store, config.export_dir() / day, TimeRange(window.start, window.end))
             )
-    days = markdown_table(
+    days = table(
         ["day", "hour parts", "written now", "transactions", "flagged"],
         [
             [day, len(e.parts), ", ".join(e.written) or "none", e.rows["transactions"],
@@ -60,6 +60,6 @@ def excel_export(context: dg.AssetExecutionContext, mongo: MongoResource) -> dg.
                 sorted({f"v{v}" for e in exported for v in e.model_versions})
             )
             or "none",
-            "days": dg.MetadataValue.md(days),
+            "days": days,
         }
     )

@@ -9,9 +9,9 @@ from fraudstream.ingest.batch_files import load_batch_files
 from fraudstream.ingest.landing import TRANSACTIONS_KIND, confined, describe
 from fraudstream.ingest.report import IngestReport
 from fraudstream.ingest.transactions import ingest_range
-from fraudstream.reporting.reports import markdown_table
 from fraudstream.windows import TimeRange
 from pipeline.keys import TRANSACTIONS
+from pipeline.metadata import table
 from pipeline.owners import DATA_ENGINEERING
 from pipeline.partitions import ten_minute_partitions
 from pipeline.resources import KafkaResource, MongoResource
@@ -119,27 +119,25 @@ def ingest_metadata(report: IngestReport, keys: list[str]) -> dict[str, Any]:
         "duration_s": round(report.duration_s, 3),
         "records_per_s": round(report.records_per_second, 1),
         "processes": report.processes,
-        "offsets": dg.MetadataValue.md(_offsets_table(report)),
+        "offsets": _offsets_table(report),
     }
     if report.expired_but_kept:
         metadata["expired_from_topic"] = True
     if len(stored) > 1:
-        metadata["per_window"] = dg.MetadataValue.md(
-            markdown_table(["window", "transactions"], sorted(stored.items()))
-        )
+        metadata["per_window"] = table(["window", "transactions"], sorted(stored.items()))
     if report.late_arrivals:
-        metadata["late_windows"] = dg.MetadataValue.md(
-            markdown_table(["window", "late records"], sorted(report.late_arrivals.items()))
+        metadata["late_windows"] = table(
+            ["window", "late records"], sorted(report.late_arrivals.items())
         )
     if report.dead_letter_reasons:
-        metadata["dead_letter_reasons"] = dg.MetadataValue.md(
-            markdown_table(["reason", "count"], report.dead_letter_reasons.most_common(20))
+        metadata["dead_letter_reasons"] = table(
+            ["reason", "count"], report.dead_letter_reasons.most_common(20)
         )
     return metadata
 
 
-def _offsets_table(report: IngestReport) -> str:
-    return markdown_table(
+def _offsets_table(report: IngestReport) -> dg.TableMetadataValue:
+    return table(
         ["partition", "first offset", "next offset", "records read", "committed"],
         [
             [partition, scan.first_offset, scan.next_offset, scan.records_read,

@@ -15,6 +15,7 @@ from fraudstream.reporting.plots import markdown_image, pr_curves_png
 from fraudstream.reporting.reports import metrics_table
 from pipeline.automation import hourly_training
 from pipeline.keys import LABELS, TRANSACTION_FEATURES
+from pipeline.metadata import report_table
 from pipeline.owners import ML
 from pipeline.partitions import hourly_partitions
 from pipeline.resources import MongoResource
@@ -92,18 +93,28 @@ def fraud_models(
             "decision": version.decision,
             "fit_reason": version.fit_reason,
             **gate_metadata(version.gate),
+            **ensemble_metadata(version.metrics),
             "training_rows": version.rows,
             "training_frauds": version.frauds,
             "trained_until": version.trained_until.isoformat(),
             "data_until": version.data_until.isoformat(),
-            "metrics": dg.MetadataValue.md(
-                metrics_table(version.metrics)
-                if outcome.holdout is not None
-                else f"Not measured: {version.decision}"
+            **(
+                {"metrics": report_table(metrics_table(version.metrics))} if outcome.holdout else {}
             ),
             "holdout_pr_curve": dg.MetadataValue.md(holdout_picture(outcome.holdout, version)),
         }
     )
+
+
+def ensemble_metadata(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The ensemble's AUC, AP and vote precision and recall on the evaluation set as numbers, so
+    the UI charts them across versions (none when the version was promoted by rule)."""
+    ensemble = metrics.get("ensemble", {})
+    return {
+        f"ensemble_{name}": round(ensemble[name], 4)
+        for name in ("auc_roc", "average_precision", "precision", "recall")
+        if name in ensemble and not math.isnan(ensemble[name])
+    }
 
 
 def gate_metadata(evidence: dict[str, Any]) -> dict[str, float | int]:

@@ -10,6 +10,7 @@ from fraudstream.reporting.reports import metrics_table, versions_table
 from fraudstream.windows import TimeRange
 from pipeline.automation import export_refresh
 from pipeline.keys import ENSEMBLE_PREDICTIONS, LABELS
+from pipeline.metadata import report_table
 from pipeline.owners import ML
 from pipeline.partitions import DAY_SO_FAR, daily_partitions
 from pipeline.resources import MongoResource
@@ -58,8 +59,8 @@ def model_quality_report(
         | {
             "ensemble_auc_roc": round(metrics["ensemble"]["auc_roc"], 4),
             "ensemble_average_precision": round(metrics["ensemble"]["average_precision"], 4),
-            "metrics": dg.MetadataValue.md(metrics_table(metrics)),
-            "by_model_version": dg.MetadataValue.md(versions_table(scored)),
+            "metrics": report_table(metrics_table(metrics)),
+            "by_model_version": report_table(versions_table(scored)),
             "pr_curves": dg.MetadataValue.md(markdown_image(curves, "precision-recall curves")),
         }
     )

@@ -15,7 +15,6 @@ from fraudstream.ingest.lag import (
     topic_lag,
     windows_to_ingest,
 )
-from fraudstream.reporting.reports import markdown_table
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import partition_key, window_of_key
 from pipeline.keys import (
@@ -26,6 +25,7 @@ from pipeline.keys import (
     TRANSACTIONS,
     TRIGGER,
 )
+from pipeline.metadata import table
 from pipeline.partitions import ten_minute_partitions
 from pipeline.resources import KafkaResource, MongoResource
 from pipeline.runs import unfinished_runs
@@ -182,7 +182,7 @@ def _cursor(
 
 
 def _observation(lag: TopicLag, emptied: list[int]) -> dg.AssetObservation:
-    partitions = markdown_table(
+    partitions = table(
         ["partition", "end", "committed", "lag", "newest record"],
         [
             [p.partition, p.end, "-" if p.committed is None else p.committed, p.lag,
@@ -199,7 +199,7 @@ def _observation(lag: TopicLag, emptied: list[int]) -> dg.AssetObservation:
             "watermark_age_s": round((datetime.now(watermark.tzinfo) - watermark).total_seconds())
             if watermark
             else -1,
-            "partitions": dg.MetadataValue.md(partitions),
+            "partitions": partitions,
             "emptied_partitions": ", ".join(map(str, emptied)) or "none",
         },
     )

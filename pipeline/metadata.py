@@ -1,0 +1,43 @@
+"""Metadata the UI can sort and chart: tables with typed columns."""
+
+import math
+from collections.abc import Iterable, Sequence
+
+import dagster as dg
+
+from fraudstream.reporting.reports import Table
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> dg.TableMetadataValue:
+    """A sortable table: each column typed by its values (int, float, bool or string); NaN (a
+    metric one class cannot define) and None are empty cells."""
+    records = [dict(zip(header, map(_plain, row), strict=True)) for row in rows]
+    columns = [
+        dg.TableColumn(name, _type([r[name] for r in records if r[name] is not None]))
+        for name in header
+    ]
+    return dg.MetadataValue.table(
+        [dg.TableRecord(r) for r in records], dg.TableSchema(columns=columns)
+    )
+
+
+def report_table(report: Table) -> dg.TableMetadataValue:
+    """A ``reporting`` table as sortable metadata."""
+    return table(report.header, report.rows)
+
+
+def _plain(value: object) -> str | int | float | bool | None:
+    if value is None or isinstance(value, str | bool | int):
+        return value  # type: ignore[return-value]
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 4)
+    if hasattr(value, "item"):  # a numpy scalar
+        return _plain(value.item())
+    return str(value)
+
+
+def _type(values: list[object]) -> str:
+    for kind, name in ((bool, "bool"), (int, "int"), (int | float, "float")):
+        if values and all(isinstance(v, kind) for v in values):
+            return name
+    return "string"
