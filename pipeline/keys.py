@@ -16,3 +16,6 @@ TRIGGER = "fraudstream/trigger"  # which sensor requested a run
 # starved by the downstream work it unblocks.
 PRIORITY = "dagster/priority"
 INGESTION_PRIORITY = "10"
+
+# The concurrency pool of training: one run at a time (the stacks set its limit at start).
+TRAINING_POOL = "training"

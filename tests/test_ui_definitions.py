@@ -1,14 +1,20 @@
 """What the UI shows about the definitions: every asset grouped, typed and owned, and a
 description on every asset, check, sensor, schedule and job."""
 
+from pathlib import Path
+
 import dagster as dg
 import numpy as np
+import yaml
 
 from definitions import defs
 from fraudstream.reporting.plots import markdown_image, pr_curves_png
 from fraudstream.reporting.quality import LabelledScores
 from fraudstream.reporting.reports import metrics_table, versions_table
+from fraudstream.tooling.stack.dagster_services import POOL_LIMITS
 from pipeline.metadata import report_table, table
+
+ROOT = Path(__file__).resolve().parents[1]
 
 GROUPS = {
     "transactions": "ingestion",
@@ -97,3 +103,11 @@ def test_compound_automation_conditions_have_labels() -> None:
     for name in ("transaction_features", "fraud_models", "ensemble_predictions", "excel_export"):
         condition = graph.get(dg.AssetKey(name)).automation_condition
         assert condition is not None and condition.get_label(), name
+
+
+def test_training_runs_in_a_pool_of_one_set_by_both_stacks() -> None:
+    pool = defs.get_assets_def("fraud_models").op.pool
+    assert {pool: 1} == POOL_LIMITS  # the embedded stack sets it at start
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    daemon = " ".join(compose["services"]["dagster-daemon"]["command"])
+    assert f"dagster instance concurrency set {pool} 1 && exec dagster-daemon run" in daemon

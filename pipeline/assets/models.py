@@ -14,7 +14,7 @@ from fraudstream.ml.training import HoldoutScores, TrainingPolicy, train_step
 from fraudstream.reporting.plots import markdown_image, pr_curves_png
 from fraudstream.reporting.reports import metrics_table
 from pipeline.automation import hourly_training
-from pipeline.keys import LABELS, TRANSACTION_FEATURES
+from pipeline.keys import LABELS, TRAINING_POOL, TRANSACTION_FEATURES
 from pipeline.metadata import report_table
 from pipeline.owners import ML
 from pipeline.partitions import hourly_partitions
@@ -65,6 +65,7 @@ class TrainingConfig(dg.Config):
     owners=ML,
     automation_condition=hourly_training,
     kinds={"scikit-learn", "mongodb"},
+    pool=TRAINING_POOL,
 )
 def fraud_models(
     context: dg.AssetExecutionContext, config: TrainingConfig, mongo: MongoResource

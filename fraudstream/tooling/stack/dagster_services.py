@@ -22,6 +22,9 @@ from fraudstream.tooling.stack.processes import free_port, spawn, wait_until
 REPO_ROOT = Path(__file__).resolve().parents[3]  # fraudstream/tooling/stack/ -> the clone
 WEBSERVER_PORT = 3000
 START_TIMEOUT = 120.0
+# Concurrency pools and their limits, set on the instance at start: fraud_models runs in
+# "training", one at a time (two training runs started together would both make a full fit).
+POOL_LIMITS = {"training": 1}
 
 INSTANCE_YAML = """\
 # Written by `fraudstream up`: the embedded stack's Dagster instance (SQLite under this folder).
@@ -104,17 +107,22 @@ def start_dagster(
     bin_dir = Path(sys.executable).parent
     # Create the instance's storage once, before two processes would race to (their concurrent
     # migrations leave SQLite with two schema heads and the code location unloadable).
-    migrated = subprocess.run(
-        [str(bin_dir / "dagster"), "instance", "migrate"],
-        env={**os.environ, **env},
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-    )
-    if migrated.returncode != 0:
-        raise ServiceUnavailable(
-            f"could not create the Dagster instance in {home}: {migrated.stderr[-500:]}"
+    commands = [["instance", "migrate"]] + [
+        ["instance", "concurrency", "set", pool, str(limit)] for pool, limit in POOL_LIMITS.items()
+    ]
+    for command in commands:
+        done = subprocess.run(
+            [str(bin_dir / "dagster"), *command],
+            env={**os.environ, **env},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
         )
+        if done.returncode != 0:
+            raise ServiceUnavailable(
+                f"could not prepare the Dagster instance in {home} (`dagster {' '.join(command)}`):"
+                f" {done.stderr[-500:]}"
+            )
     processes["dagster-daemon"] = spawn(
         [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
         logs / "dagster-daemon.log",
