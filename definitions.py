@@ -12,6 +12,7 @@ from pipeline.assets.quality_report import model_quality_report
 from pipeline.automation import automation_sensor
 from pipeline.checks import quality_checks
 from pipeline.resources import (
+    AlertWebhookResource,
     KafkaResource,
     LabelApiResource,
     MongoResource,
@@ -25,6 +26,7 @@ from pipeline.schedules import (
     hourly_training_job,
     hourly_training_schedule,
 )
+from pipeline.sensors.alerts import alert_sensor
 from pipeline.sensors.kafka_lag import kafka_lag_sensor
 from pipeline.sensors.label_api import label_api_sensor
 from pipeline.sensors.landing_files import landing_files_sensor
@@ -51,6 +53,7 @@ defs = dg.Definitions(
         label_api_sensor,
         model_rescoring_sensor,
         automation_sensor,
+        alert_sensor,
     ],
     resources={
         "kafka": KafkaResource(),
@@ -59,5 +62,6 @@ defs = dg.Definitions(
         "spark": spark_resource(),
         "quality_limits": QualityResource(),
         "rescoring": RescoringResource(),
+        "alerts": AlertWebhookResource(),
     },
 )

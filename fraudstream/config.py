@@ -255,6 +255,23 @@ def export_dir() -> Path:
     return Path(configured) if configured else state_dir() / "exports"
 
 
+def late_after() -> timedelta:
+    """How long the newest materialization of a streaming asset (`transactions`,
+    `ensemble_predictions`) may be old before the UI shows the asset late
+    (``FRAUDSTREAM_LATE_AFTER_MINUTES``, default 30; more than one 10-minute window)."""
+    raw = env("LATE_AFTER_MINUTES", "30")
+    try:
+        minutes = float(raw)
+    except ValueError:
+        minutes = 0.0
+    if minutes <= 10:
+        raise ValueError(
+            f"FRAUDSTREAM_LATE_AFTER_MINUTES={raw!r} must be a number of minutes above 10 (a "
+            "window lasts 10): e.g. 30"
+        )
+    return timedelta(minutes=minutes)
+
+
 def export_cron() -> str:
     """How often the day's Excel export may refresh (FRAUDSTREAM_EXPORT_CRON, default hourly)."""
     return env("EXPORT_CRON", "0 * * * *")
@@ -333,3 +350,18 @@ def webserver_host() -> str:
     """Interface the Dagster webserver listens on (``FRAUDSTREAM_WEBSERVER_HOST``): loopback
     unless told otherwise, so the UI (which can launch runs) is not exposed by accident."""
     return env("WEBSERVER_HOST", "127.0.0.1")
+
+
+def alert_webhook_url() -> str | None:
+    """Where failed runs and checks are posted (``FRAUDSTREAM_ALERT_WEBHOOK_URL``); unset: they
+    are only logged by the alert sensor."""
+    return env("ALERT_WEBHOOK_URL")
+
+
+def dagster_url() -> str | None:
+    """The Dagster UI's address for links in alerts (``FRAUDSTREAM_DAGSTER_URL``, else the
+    embedded stack's)."""
+    if url := env("DAGSTER_URL"):
+        return url
+    record = StackRecord.load(state_dir())
+    return record.dagster_url if record else None

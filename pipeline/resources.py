@@ -17,6 +17,7 @@ from fraudstream.ingest.kafka_source import KafkaSettings, TopicReader
 from fraudstream.ingest.transactions import PARALLEL_MIN_RECORDS
 from fraudstream.labels.api_client import RETRIES, TIMEOUT_SECONDS, LabelApiClient
 from fraudstream.ml.rescoring import RescoringPolicy
+from fraudstream.reporting.alerts import Alert, post_alert
 from fraudstream.reporting.quality import QualityThresholds
 from fraudstream.store.access import MongoSource
 from fraudstream.store.mongo import MongoStore
@@ -75,6 +76,21 @@ class MongoResource(dg.ConfigurableResource):
             yield store
         finally:
             store.close()
+
+
+class AlertWebhookResource(dg.ConfigurableResource):
+    """Where alerts about failed runs and checks are posted (FRAUDSTREAM_ALERT_WEBHOOK_URL: any
+    webhook taking JSON with a `text` field, e.g. Slack's); unset: the alert sensor logs them."""
+
+    url: str | None = None
+    timeout_seconds: float = 5.0
+
+    def webhook(self) -> str | None:
+        return self.url or config.alert_webhook_url()
+
+    def post(self, alert: Alert) -> None:
+        """Post ``alert`` to the webhook (``AlertNotDelivered`` if it does not accept it)."""
+        post_alert(self.webhook(), alert, self.timeout_seconds)
 
 
 class LabelApiResource(dg.ConfigurableResource):

@@ -12,7 +12,16 @@ ROOT = Path(__file__).resolve().parents[1]
 # The domain packages in the order a transaction meets them; a package imports only earlier ones.
 DOMAIN_ORDER = ["kernel", "store", "ingest", "labels", "features", "ml", "reporting", "tooling"]
 KERNEL = {"config", "windows", "batching"}
-SHARED_GLUE = {"keys", "partitions", "automation", "resources", "owners", "runs", "metadata"}
+SHARED_GLUE = {
+    "keys",
+    "partitions",
+    "automation",
+    "resources",
+    "owners",
+    "runs",
+    "metadata",
+    "freshness",
+}
 PROJECT = ("fraudstream", "pipeline", "definitions")
 
 

@@ -1,10 +1,12 @@
 """What the UI shows about the definitions: every asset grouped, typed and owned, and a
 description on every asset, check, sensor, schedule and job."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import pytest
 import yaml
 
 from definitions import defs
@@ -12,6 +14,7 @@ from fraudstream.reporting.plots import markdown_image, pr_curves_png
 from fraudstream.reporting.quality import LabelledScores
 from fraudstream.reporting.reports import metrics_table, versions_table
 from fraudstream.tooling.stack.dagster_services import POOL_LIMITS
+from pipeline.freshness import window_freshness
 from pipeline.metadata import report_table, table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,3 +114,16 @@ def test_training_runs_in_a_pool_of_one_set_by_both_stacks() -> None:
     compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
     daemon = " ".join(compose["services"]["dagster-daemon"]["command"])
     assert f"dagster instance concurrency set {pool} 1 && exec dagster-daemon run" in daemon
+
+
+def test_the_streaming_assets_show_late_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = defs.resolve_asset_graph()
+    for name in ("transactions", "ensemble_predictions"):
+        policy = graph.get(dg.AssetKey(name)).freshness_policy
+        assert policy.fail_window.to_timedelta() == timedelta(minutes=30), name
+        assert policy.warn_window.to_timedelta() == timedelta(minutes=20), name
+    monkeypatch.setenv("FRAUDSTREAM_LATE_AFTER_MINUTES", "45")
+    assert window_freshness().fail_window.to_timedelta() == timedelta(minutes=45)
+    monkeypatch.setenv("FRAUDSTREAM_LATE_AFTER_MINUTES", "5")
+    with pytest.raises(ValueError, match="above 10"):
+        window_freshness()

@@ -10,6 +10,7 @@ from fraudstream.ingest.landing import TRANSACTIONS_KIND, confined, describe
 from fraudstream.ingest.report import IngestReport
 from fraudstream.ingest.transactions import ingest_range
 from fraudstream.windows import TimeRange
+from pipeline.freshness import window_freshness
 from pipeline.keys import TRANSACTIONS
 from pipeline.metadata import table
 from pipeline.owners import DATA_ENGINEERING
@@ -30,6 +31,7 @@ class TransactionsConfig(dg.Config):
     group_name="ingestion",
     owners=DATA_ENGINEERING,
     kinds={"kafka", "mongodb"},
+    freshness_policy=window_freshness(),
 )
 def transactions(
     context: dg.AssetExecutionContext,

@@ -10,6 +10,7 @@ from fraudstream.ml.scoring import NoModelVersion, score_range
 from fraudstream.store.collections import SCORE_COLLECTIONS, SCORED_WINDOWS
 from fraudstream.windows import TimeRange
 from pipeline.automation import scoring
+from pipeline.freshness import window_freshness
 from pipeline.keys import FRAUD_MODELS, TRANSACTION_FEATURES
 from pipeline.owners import ML
 from pipeline.partitions import ten_minute_partitions
@@ -41,6 +42,7 @@ class PredictionConfig(dg.Config):
     owners=ML,
     automation_condition=scoring,
     kinds={"scikit-learn", "mongodb"},
+    freshness_policy=window_freshness(),
     output_required=False,
 )
 def ensemble_predictions(
