@@ -1,8 +1,12 @@
 """The three models: full training, incremental updates, refusals (synthetic imbalanced data)."""
 
+import pickle
+
 import numpy as np
 import pytest
+from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
 
 from fraudstream.ml.models import FraudModels, NotEnoughData, TrainingParams, leaf_rows
 
@@ -131,3 +135,18 @@ def test_features_must_match_the_columns(trained: FraudModels) -> None:
         trained.update(np.zeros((100, 4)), np.zeros(100))
     with pytest.raises(ValueError, match="fitted"):
         FraudModels(COLUMNS, PARAMS).update(*data(100, seed=6))
+
+
+def test_a_version_stored_before_the_spline_basis_still_scores(trained: FraudModels) -> None:
+    # Such a version pickled a plain StandardScaler, as "scaler", under its logistic regression.
+    x, y = data(4_000, seed=5)
+    scaler = StandardScaler().fit(x)
+    logistic = SGDClassifier(loss="log_loss", random_state=0).fit(scaler.transform(x), y)
+    state = {**trained.__dict__, "logistic": logistic, "scaler": scaler}
+    del state["basis"]
+    old = FraudModels.__new__(FraudModels)
+    old.__setstate__(state)
+    restored = pickle.loads(pickle.dumps(old))
+    expected = logistic.predict_proba(scaler.transform(x[:10]))[:, 1]
+    np.testing.assert_allclose(restored.predict_proba(x[:10])[:, 2], expected)
+    assert restored.update(*data(200, seed=6)).is_fitted  # and it takes updates

@@ -15,7 +15,8 @@ from fraudstream.reporting.quality import LabelledScores
 from fraudstream.reporting.reports import metrics_table, versions_table
 from fraudstream.tooling.stack.dagster_services import POOL_LIMITS
 from pipeline.freshness import window_freshness
-from pipeline.metadata import report_table, table
+from pipeline.keys import RANGE_END, RANGE_START
+from pipeline.metadata import bounded, report_table, table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,3 +128,35 @@ def test_the_streaming_assets_show_late_windows(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("FRAUDSTREAM_LATE_AFTER_MINUTES", "5")
     with pytest.raises(ValueError, match="above 10"):
         window_freshness()
+
+
+def test_a_range_keeps_its_tables_out_of_every_partitions_event() -> None:
+    hours = dg.HourlyPartitionsDefinition(start_date="2026-11-01-00:00")
+
+    @dg.asset(partitions_def=hours, backfill_policy=dg.BackfillPolicy.single_run())
+    def counted(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        rows = [[key, 1] for key in context.partition_keys]
+        return dg.MaterializeResult(
+            metadata=bounded(context, {"rows": len(rows)}, {"per_hour": table(["hour", "n"], rows)})
+        )
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        small = dg.materialize(
+            [counted], instance=instance, tags=hours_range("2026-11-01-00:00", "2026-11-01-05:00")
+        )
+        events = small.asset_materializations_for_node("counted")
+        assert len(events) == 6 and all("per_hour" in e.metadata for e in events)
+
+        large = dg.materialize(
+            [counted], instance=instance, tags=hours_range("2026-11-01-00:00", "2026-11-02-23:00")
+        )
+        events = large.asset_materializations_for_node("counted")
+        assert len(events) == 48 and not any("per_hour" in e.metadata for e in events)
+        assert "observation of partition 2026-11-02-23:00" in events[0].metadata["details"].value
+        [observed] = large.asset_observations_for_node("counted")
+        assert observed.partition == "2026-11-02-23:00"
+        assert len(observed.metadata["per_hour"].value.records) == 48
+
+
+def hours_range(first: str, last: str) -> dict[str, str]:
+    return {RANGE_START: first, RANGE_END: last}

@@ -8,7 +8,7 @@ here. May import only the shared kernel (``fraudstream.config``, ``fraudstream.b
 """
 
 from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from fraudstream.store.mongo import DUPLICATE_KEY, MongoStore, redacted
 
@@ -19,6 +19,7 @@ __all__ = [
     "BulkWriteError",
     "DuplicateKeyError",
     "MongoStore",
+    "PyMongoError",
     "ReplaceOne",
     "UpdateOne",
     "redacted",

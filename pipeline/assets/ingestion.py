@@ -12,7 +12,7 @@ from fraudstream.ingest.transactions import ingest_range
 from fraudstream.windows import TimeRange
 from pipeline.freshness import window_freshness
 from pipeline.keys import TRANSACTIONS
-from pipeline.metadata import table
+from pipeline.metadata import bounded, table
 from pipeline.owners import DATA_ENGINEERING
 from pipeline.partitions import ten_minute_partitions
 from pipeline.resources import KafkaResource, MongoResource
@@ -90,22 +90,23 @@ def transactions(
                 },
             )
         )
-    metadata = ingest_metadata(report, context.partition_keys)
+    metadata, details = ingest_metadata(report, context.partition_keys)
     if config.batch_files:
         metadata |= {
             "batch_files": ", ".join(batch.files) or "none found",
             "batch_transactions": batch.transactions,
             "batch_dead_letters": batch.dead_letters,
         }
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=bounded(context, metadata, details))
 
 
-def ingest_metadata(report: IngestReport, keys: list[str]) -> dict[str, Any]:
-    """What the UI shows for an ingestion of the windows ``keys``: distinct transactions stored,
-    records read, late arrivals, amounts, offsets, speed."""
+def ingest_metadata(report: IngestReport, keys: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What the UI shows for an ingestion of the windows ``keys``: the numbers (distinct
+    transactions stored, records read, late arrivals, amounts, speed) and the detail tables
+    (offsets, per window, late windows, dead-letter reasons)."""
     amounts = report.amounts
     stored = {key: report.stored_per_window.get(key, 0) for key in keys}
-    metadata: dict[str, Any] = {
+    numbers: dict[str, Any] = {
         "transactions": sum(stored.values()),
         "records_in_range": report.transactions,
         "late_arrivals": sum(report.late_arrivals.values()),
@@ -121,21 +122,21 @@ def ingest_metadata(report: IngestReport, keys: list[str]) -> dict[str, Any]:
         "duration_s": round(report.duration_s, 3),
         "records_per_s": round(report.records_per_second, 1),
         "processes": report.processes,
-        "offsets": _offsets_table(report),
     }
     if report.expired_but_kept:
-        metadata["expired_from_topic"] = True
+        numbers["expired_from_topic"] = True
+    details: dict[str, Any] = {"offsets": _offsets_table(report)}
     if len(stored) > 1:
-        metadata["per_window"] = table(["window", "transactions"], sorted(stored.items()))
+        details["per_window"] = table(["window", "transactions"], sorted(stored.items()))
     if report.late_arrivals:
-        metadata["late_windows"] = table(
+        details["late_windows"] = table(
             ["window", "late records"], sorted(report.late_arrivals.items())
         )
     if report.dead_letter_reasons:
-        metadata["dead_letter_reasons"] = table(
+        details["dead_letter_reasons"] = table(
             ["reason", "count"], report.dead_letter_reasons.most_common(20)
         )
-    return metadata
+    return numbers, details
 
 
 def _offsets_table(report: IngestReport) -> dg.TableMetadataValue:

@@ -15,7 +15,7 @@ from fraudstream.reporting.plots import markdown_image, pr_curves_png
 from fraudstream.reporting.reports import metrics_table
 from pipeline.automation import hourly_training
 from pipeline.keys import LABELS, TRAINING_POOL, TRANSACTION_FEATURES
-from pipeline.metadata import report_table
+from pipeline.metadata import bounded, report_table
 from pipeline.owners import ML
 from pipeline.partitions import hourly_partitions
 from pipeline.resources import MongoResource
@@ -85,25 +85,30 @@ def fraud_models(
         return dg.MaterializeResult(metadata={"skipped": outcome.skipped})
     version = outcome.version
     context.log.info(f"model version {version.version}: {version.decision}")
+    details: dict[str, Any] = {
+        "holdout_pr_curve": dg.MetadataValue.md(holdout_picture(outcome.holdout, version))
+    }
+    if outcome.holdout is not None:
+        details["metrics"] = report_table(metrics_table(version.metrics))
     return dg.MaterializeResult(
-        metadata={
-            "version": version.version,
-            "kind": version.kind,
-            "parent": version.parent if version.parent is not None else "none",
-            "promoted": version.promoted,
-            "decision": version.decision,
-            "fit_reason": version.fit_reason,
-            **gate_metadata(version.gate),
-            **ensemble_metadata(version.metrics),
-            "training_rows": version.rows,
-            "training_frauds": version.frauds,
-            "trained_until": version.trained_until.isoformat(),
-            "data_until": version.data_until.isoformat(),
-            **(
-                {"metrics": report_table(metrics_table(version.metrics))} if outcome.holdout else {}
-            ),
-            "holdout_pr_curve": dg.MetadataValue.md(holdout_picture(outcome.holdout, version)),
-        }
+        metadata=bounded(
+            context,
+            {
+                "version": version.version,
+                "kind": version.kind,
+                "parent": version.parent if version.parent is not None else "none",
+                "promoted": version.promoted,
+                "decision": version.decision,
+                "fit_reason": version.fit_reason,
+                **gate_metadata(version.gate),
+                **ensemble_metadata(version.metrics),
+                "training_rows": version.rows,
+                "training_frauds": version.frauds,
+                "trained_until": version.trained_until.isoformat(),
+                "data_until": version.data_until.isoformat(),
+            },
+            details,
+        )
     )
 
 

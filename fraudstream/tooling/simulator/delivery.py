@@ -123,6 +123,15 @@ def deliver_labels(
     return [write_landing_csv(state_dir / "landing" / "labels", "labels", due)], len(due), appended
 
 
+def land_transactions(frame: pd.DataFrame, state_dir: Path) -> Path:
+    """The transactions as a batch file in ``landing/transactions/`` (the contract's columns):
+    the landing-files sensor loads it through the same `transactions` asset as the stream."""
+    rows = frame[["transaction_id", "customer_id", "terminal_id", "tx_amount"]].assign(
+        tx_datetime=frame["tx_datetime"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    )
+    return write_landing_csv(state_dir / "landing" / "transactions", "transactions", rows)
+
+
 def write_landing_csv(directory: Path, prefix: str, frame: pd.DataFrame) -> Path:
     """Write a CSV atomically (temp file, then rename): a sensor never sees half a file."""
     directory.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -90,6 +91,7 @@ def start_dagster(
     *,
     postgres: bool = False,
     port: int | None = None,
+    on_step: Callable[[str], None] = lambda step: None,
 ) -> str:
     """Start the daemon and the webserver (on 127.0.0.1 unless FRAUDSTREAM_WEBSERVER_HOST says
     otherwise, on ``port`` when given); returns the UI's URL once it answers. With ``postgres``,
@@ -110,6 +112,7 @@ def start_dagster(
     commands = [["instance", "migrate"]] + [
         ["instance", "concurrency", "set", pool, str(limit)] for pool, limit in POOL_LIMITS.items()
     ]
+    on_step("Dagster instance: creating or migrating its storage")
     for command in commands:
         done = subprocess.run(
             [str(bin_dir / "dagster"), *command],
@@ -123,6 +126,7 @@ def start_dagster(
                 f"could not prepare the Dagster instance in {home} (`dagster {' '.join(command)}`):"
                 f" {done.stderr[-500:]}"
             )
+    on_step("Dagster daemon and webserver (loading the code location, up to a minute)")
     processes["dagster-daemon"] = spawn(
         [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)],
         logs / "dagster-daemon.log",

@@ -61,6 +61,7 @@ class EmbeddedStack:
         topic_partitions: int = DEFAULT_PARTITIONS,
         dagster: bool = False,
         postgres: bool = False,
+        on_step: Callable[[str], None] = lambda step: None,
     ) -> StackRecord:
         """Start what is not running, wait until healthy, create the topic; returns the record.
         With ``dagster``, also the Dagster daemon and webserver on the state dir's instance,
@@ -68,7 +69,8 @@ class EmbeddedStack:
 
         A recorded stack is repaired, not replaced: a healthy service is kept as it is (a running
         broker's topics live in its memory), a dead one is started again on the address it had,
-        so programs pointed at the stack (``fraudstream env``) keep working."""
+        so programs pointed at the stack (``fraudstream env``) keep working. ``on_step`` hears
+        what is being done (for a progress display)."""
         record = StackRecord.load(self.state_dir)
         if record is not None and not _same_shape(record, dagster, postgres):
             self.down()  # asked for another stack (with or without Dagster or Postgres)
@@ -78,17 +80,23 @@ class EmbeddedStack:
         processes = dict(record.processes) if record else {}
         before = dict(processes)
         try:
+            on_step("MongoDB")
             mongo_uri = self._mongo(record, processes)
+            on_step("Kafka broker")
             kafka = self._kafka(record, processes)
+            on_step("label API")
             label_api = self._label_api(record, processes)
             self._check_external(mongo_uri, kafka)
+            on_step(f"topic {config.kafka_topic()}")
             ensure_topic(kafka, config.kafka_topic(), topic_partitions)
             dagster_url = dagster_storage = spark_remote = None
             if dagster:
+                on_step("Spark Connect server (the JVM starts once, ~10 s)")
                 spark_remote = self._spark_connect(record, processes)
                 dagster_url, dagster_storage = self._dagster(
-                    record, processes, mongo_uri, kafka, label_api, spark_remote, postgres
-                )
+                    record, processes, mongo_uri, kafka, label_api, spark_remote, postgres,
+                    on_step,
+                )  # fmt: skip
         except BaseException:
             for name, pid in processes.items():
                 if before.get(name) != pid:  # only what this call started
@@ -158,6 +166,7 @@ class EmbeddedStack:
         label_api: str,
         spark_remote: str,
         postgres: bool,
+        on_step: Callable[[str], None],
     ) -> tuple[str, str | None]:
         """The daemon and webserver, restarted together when either is down (and Postgres, when
         it is the storage and down)."""
@@ -182,6 +191,7 @@ class EmbeddedStack:
             "FRAUDSTREAM_SPARK_REMOTE": spark_remote,
         }
         if postgres:
+            on_step("PostgreSQL server (Dagster's storage)")
             if self._alive("postgres", processes):
                 terminate(processes.pop("postgres"))
             server = self._start_postgres(processes)
@@ -194,6 +204,7 @@ class EmbeddedStack:
             self.preferred_ports,
             postgres=postgres,
             port=_port_of(recorded),
+            on_step=on_step,
         )
         return url, storage
 
