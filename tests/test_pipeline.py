@@ -149,7 +149,8 @@ def test_from_kafka_and_a_label_file_to_checked_predictions_and_an_export(
     truth = stored["_id"].map(scored_day.set_index("transaction_id")["tx_fraud"])
     expected = average_precision_score(truth, stored["confidence"])
     assert metadata["ensemble_average_precision"].value == pytest.approx(expected, abs=1e-4)
-    assert "| v1 | " + str(day_count) in metadata["by_model_version"].value
+    [v1] = metadata["by_model_version"].value.records
+    assert (v1.data["version"], v1.data["labelled"]) == ("v1", day_count)
     assert png_in(metadata["pr_curves"].value)
 
 

@@ -38,7 +38,8 @@ def test_a_partition_materializes_with_its_metadata_and_twice_changes_no_counts(
     assert metadata["transactions"].value == 20
     assert metadata["dead_letters"].value == 1
     assert metadata["replaced"].value == 20
-    assert "| partition |" in metadata["offsets"].value
+    offsets = metadata["offsets"].value.records  # a sortable table, a row per topic partition
+    assert sum(row.data["records read"] for row in offsets) >= 20
     assert metadata["records_per_s"].value > 0
 
 

@@ -25,9 +25,10 @@ from tests.helpers.waiting import wait_for
 # A short demo: a day of history, two live hours (the full one is measured by hand: its
 # summaries are in the issue notes; README shows one).
 HISTORY_DAYS, LIVE_HOURS = 1, 2
+# Labels within hours: a day of history must hold enough of them to train on.
 DEMO_COMMAND = [sys.executable, "-m", "fraudstream.tooling.cli", "demo",
                 "--history-days", str(HISTORY_DAYS), "--hours", str(LIVE_HOURS),
-                "--tx-per-day", "20000", "--seed", "4"]  # fmt: skip
+                "--tx-per-day", "20000", "--seed", "4", "--label-delay", "2h"]  # fmt: skip
 
 
 def demo_environment(state: Path) -> dict[str, str]:
