@@ -152,8 +152,8 @@ def history_line(plan: DemoPlan, history: pd.DataFrame, reported: int) -> str:
 def live_line(plan: DemoPlan, live: pd.DataFrame) -> str:
     return (
         f"published {len(live):,} simulated live transactions ({int(live['tx_fraud'].sum())} "
-        f"frauds) of {plan.live.start:%Y-%m-%d %H:%M} to {plan.live.end:%H:%M} UTC to Kafka; "
-        "their labels come days later, as in production."
+        f"frauds) from {plan.live.start:%Y-%m-%d %H:%M} to {plan.live.end:%Y-%m-%d %H:%M} UTC "
+        "to Kafka; their labels come days later, as in production."
     )
 
 

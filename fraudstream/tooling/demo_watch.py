@@ -205,8 +205,8 @@ def summary(
     """The demo's results on the live hours, as (item, value) rows."""
     frauds = int(truth["tx_fraud"].sum())
     rows = [
-        ("live hours", f"{plan.live.start:%Y-%m-%d %H:%M} to {plan.live.end:%H:%M} UTC (after "
-                       f"{plan.history_days:g} days of history)"),
+        ("live hours", f"{plan.live.start:%Y-%m-%d %H:%M} to {plan.live.end:%Y-%m-%d %H:%M} "
+                       f"UTC (after {plan.history_days:g} days of history)"),
         ("transactions", f"{len(truth):,} live, {frauds:,} frauds (simulated truth)"),
     ]  # fmt: skip
     merged = live_results(store, plan, truth)
