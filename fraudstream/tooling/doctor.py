@@ -13,7 +13,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from fraudstream.tooling.stack.binaries import MissingBinary, kafka_broker, mong
 from fraudstream.tooling.stack.dagster_services import WEBSERVER_PORT
 from fraudstream.tooling.stack.embedded import PREFERRED_PORTS
 from fraudstream.tooling.stack.postgres import postgres_bin_dir
+from fraudstream.tooling.stack.processes import port_is_free
 
 MIN_PYTHON = (3, 11)
 MIN_JAVA = 17
@@ -101,7 +101,7 @@ def free_disk(directory: Path, minimum: int = MIN_FREE_BYTES) -> Finding:
 def ports() -> Finding:
     """The stack's preferred ports; taken ones only move the service to a free port."""
     wanted = {**PREFERRED_PORTS, "dagster-webserver": WEBSERVER_PORT}
-    taken = [f"{name} {port}" for name, port in wanted.items() if not _port_free(port)]
+    taken = [f"{name} {port}" for name, port in wanted.items() if not port_is_free(port)]
     detail = "all free" if not taken else "taken: " + ", ".join(taken)
     fix = (
         "" if not taken else "the stack picks free ports instead (`fraudstream status` shows them)"
@@ -142,13 +142,3 @@ def blocking(findings: list[Finding]) -> list[Finding]:
 def _java_version(argv: list[str]) -> str:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
     return done.stderr + done.stdout  # java -version writes to stderr
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
