@@ -26,7 +26,9 @@ ALERT_SENSOR_DESCRIPTION = (
 )
 def alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertWebhookResource) -> None:
     """Posts (or logs) an alert for the failed run."""
-    alert = alert_for_run(context.instance, context.dagster_run)
+    alert = alert_for_run(
+        context.instance, context.dagster_run, context.failure_event.message or ""
+    )
     if alerts.webhook() is None:
         context.log.warning(f"no FRAUDSTREAM_ALERT_WEBHOOK_URL set; alert:\n{alert.text}")
         return
@@ -34,8 +36,14 @@ def alert_sensor(context: dg.RunFailureSensorContext, alerts: AlertWebhookResour
     context.log.info(f"alert posted for run {alert.run_id}: {alert.summary}")
 
 
-def alert_for_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> Alert:
-    """What the failed ``run`` did wrong, read from its event log."""
+def alert_for_run(instance: dg.DagsterInstance, run: dg.DagsterRun, failure: str) -> Alert:
+    """What the failed ``run`` did wrong, read from its event log (``failure``: the run's own
+    failure message, used when no step says more)."""
+    check_evaluation, step_failure = (
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+        dg.DagsterEventType.STEP_FAILURE,
+    )
+    records = instance.all_logs(run.run_id, of_type={check_evaluation, step_failure})
     checks = [
         FailedCheck(
             asset=evaluation.asset_key.to_user_string(),
@@ -43,20 +51,18 @@ def alert_for_run(instance: dg.DagsterInstance, run: dg.DagsterRun) -> Alert:
             severity=evaluation.severity.value,
             description=evaluation.description or "",
         )
-        for record in instance.all_logs(
-            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-        )
-        if not (evaluation := record.dagster_event.event_specific_data).passed
+        for record in records
+        if record.dagster_event_type == check_evaluation
+        and not (evaluation := record.dagster_event.event_specific_data).passed
     ]
-    failures = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    failures = [record for record in records if record.dagster_event_type == step_failure]
     steps = sorted({record.step_key for record in failures if record.step_key})
     errors = [
         _root_cause(record.dagster_event.step_failure_data.error)
         for record in failures
         if record.dagster_event.step_failure_data.error is not None
     ]
-    failure = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
-    error = "; ".join(errors) or (failure[-1].message if failure else "no error recorded")
+    error = "; ".join(errors) or failure or "no error recorded"
     what = (
         f"check {checks[0].asset}/{checks[0].check} failed"
         if checks
