@@ -123,7 +123,7 @@ def export_day(
 ) -> DayExport:
     """Bring the hour parts of ``day`` in ``directory`` up to date, then its summary."""
     directory.mkdir(parents=True, exist_ok=True)
-    manifest = _read_manifest(directory)
+    manifest = read_manifest(directory)
     digests = hour_digests(store, day)
     written = []
     for part in sorted(set(manifest) - set(digests)):  # an hour whose rows all moved away
@@ -202,7 +202,9 @@ def _export_part(
     return {"rows": rows, "sheets": sheets, "versions": versions}
 
 
-def _read_manifest(directory: Path) -> dict[str, dict[str, Any]]:
+def read_manifest(directory: Path) -> dict[str, dict[str, Any]]:
+    """What each hour part of the day in ``directory`` holds (``digest``, ``rows`` and ``sheets``
+    per workbook, ``versions``); empty when none was recorded."""
     try:
         return json.loads((directory / MANIFEST).read_text())
     except (FileNotFoundError, json.JSONDecodeError):

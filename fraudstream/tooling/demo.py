@@ -64,7 +64,8 @@ class DemoSettings:
 def run_demo(state_dir: Path, settings: DemoSettings, *, exit_after: bool) -> int:
     """The demo; on Ctrl-C, every process of the stack is stopped (exit code 130)."""
     stack = EmbeddedStack(state_dir)
-    os.environ["FRAUDSTREAM_STATE_DIR"] = str(stack.state_dir)  # the exports, landing dir: its
+    # Settings that derive from the state dir (exports, landing dir) then name this one.
+    os.environ["FRAUDSTREAM_STATE_DIR"] = str(stack.state_dir)
     if not prerequisites_met(stack.state_dir, spark=True):
         return 1
     try:

@@ -4,10 +4,10 @@ simulated truth."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +30,7 @@ from fraudstream.ingest.kafka_source import (
     records_behind,
 )
 from fraudstream.ml.metrics import alert_metrics, ranking_metrics
+from fraudstream.reporting.excel_export import read_manifest
 from fraudstream.store import MongoStore
 from fraudstream.store.collections import ENSEMBLE_RESULTS, LABELS, MODELS, TRANSACTIONS
 from fraudstream.tooling.stack.dagster_api import DagsterApi, DagsterApiError
@@ -69,7 +70,6 @@ class DemoPlan:
 @dataclass(frozen=True)
 class Progress:
     stored: int
-    scored: int
     live_scored: int
     windows_ingested: int
     windows_scored: int
@@ -118,35 +118,31 @@ class Watch:
     ) -> None:
         self.store = store
         self.plan = plan
-        self.live_ids = live["transaction_id"].tolist()
+        self.live = len(live)
         self.api = DagsterApi(record.dagster_url or "")
         self.kafka = KafkaSettings(
             record.kafka_bootstrap, config.kafka_topic(), config.kafka_group_id()
         )
 
     def until(self, finished: Callable[[Progress], bool], timeout: timedelta, stage: str) -> bool:
-        """Show progress until ``finished`` holds (True) or ``timeout`` passes (False)."""
-        every = 5.0
+        """Show progress until ``finished`` holds (True) or ``timeout`` passes (False): bars and
+        a table redrawn every 5 s on a terminal, a line every 15 s otherwise (logs)."""
         started, deadline = time.monotonic(), time.monotonic() + timeout.total_seconds()
-        live = len(self.live_ids)
-        if not console.is_terminal:  # a line every 15 s for logs
-            while not finished(progress := self.progress()):
-                console.print(progress.line(time.monotonic() - started, self.plan, live))
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(15)
-            console.print(progress.line(time.monotonic() - started, self.plan, live))
-            return True
-        with Live(console=console, refresh_per_second=2) as screen:
+        display = Live(console=console, auto_refresh=False) if console.is_terminal else None
+        with display or nullcontext() as screen:
             while True:
                 progress = self.progress()
                 elapsed = time.monotonic() - started
-                screen.update(progress.table(f"{stage}, {elapsed:.0f}s", self.plan, live))
+                if screen is None:
+                    console.print(progress.line(elapsed, self.plan, self.live))
+                else:
+                    title = f"{stage}, {elapsed:.0f}s"
+                    screen.update(progress.table(title, self.plan, self.live), refresh=True)
                 if finished(progress):
                     return True
                 if time.monotonic() > deadline:
                     return False
-                time.sleep(every)
+                time.sleep(5 if screen is not None else 15)
 
     def progress(self) -> Progress:
         ingested = self.store.documents_per_window(TRANSACTIONS)
@@ -154,7 +150,6 @@ class Watch:
         live_keys = [k for k in scored if k >= self.plan.live.key_range()["$gte"]]
         return Progress(
             stored=sum(ingested.values()),
-            scored=sum(scored.values()),
             live_scored=sum(scored[k] for k in live_keys),
             windows_ingested=len(ingested),
             windows_scored=len(scored),
@@ -273,11 +268,10 @@ def by_scenario(merged: pd.DataFrame, caught: np.ndarray) -> str:
 
 def workbook_line(directory: Path) -> str:
     """What the day's workbooks hold, from the export's manifest of its hour parts."""
-    try:
-        parts = json.loads((directory / ".manifest.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    parts = read_manifest(directory)
+    if not parts:
         return "no hour parts yet"
-    rows = Counter()
+    rows: Counter[str] = Counter()
     for part in parts.values():
         rows.update(part["rows"])
     return (

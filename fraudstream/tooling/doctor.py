@@ -65,7 +65,7 @@ def embedded_binary(name: str, locate: Callable[[], Path]) -> Finding:
         return Finding(name, False, "not installed", str(missing))
 
 
-def java(run: Callable[[list[str]], str] | None = None) -> Finding:
+def java() -> Finding:
     """Java for Spark (the feature job): ``JAVA_HOME``'s or the one on the PATH."""
     home = os.environ.get("JAVA_HOME")
     executable = str(Path(home) / "bin" / "java") if home else shutil.which("java")
@@ -76,7 +76,7 @@ def java(run: Callable[[list[str]], str] | None = None) -> Finding:
     if not executable or not Path(executable).exists():
         return Finding("Java (Spark)", False, "not found", fix)
     try:
-        output = (run or _java_version)([executable, "-version"])
+        output = _java_version([executable, "-version"])
     except (OSError, subprocess.SubprocessError) as error:
         return Finding("Java (Spark)", False, f"{executable} does not run ({error})", fix)
     match = re.search(r'version "(\d+)(?:\.(\d+))?', output)
