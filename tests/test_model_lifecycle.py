@@ -104,6 +104,8 @@ class Daemon:
         )
         result = model_rescoring_sensor(context)
         self.sensor_cursor = result.cursor
+        starts = [request.tags[RANGE_START] for request in result.run_requests or []]
+        assert starts == sorted(starts, reverse=True), "the newest windows are re-scored first"
         for request in result.run_requests or []:
             self.run("ensemble_predictions", request.tags)
         self.rescoring_runs += len(result.run_requests or [])
@@ -145,7 +147,8 @@ def test_a_catch_up_refits_in_data_time_and_ends_with_every_window_on_its_best_v
     seed_features(store)
     mongo = MongoResource(uri=stack.mongo_uri, database=database)
     daemon = Daemon(
-        dg.DagsterInstance.ephemeral(), {"mongo": mongo, "rescoring": RescoringResource()}
+        dg.DagsterInstance.ephemeral(),
+        {"mongo": mongo, "rescoring": RescoringResource(max_windows_per_run=36)},
     )
     # Ticks on the wall clock, as the daemon's (the data is older): 3 minutes apart, so each
     # passes the 2-minute retry of windows left unscored for want of a model.

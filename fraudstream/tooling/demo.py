@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from fraudstream.tooling.demo_watch import DemoPlan, Watch, print_summary, summa
 from fraudstream.tooling.simulator.delivery import (
     TransactionPublisher,
     deliver_labels,
+    label_times,
     land_transactions,
 )
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
@@ -98,9 +99,12 @@ def _demo(
     topic = config.kafka_topic()
     ensure_topic(record.kafka_bootstrap, topic)
     land_transactions(history, state_dir)
+    now = datetime.now(UTC)
     _, reported, _ = deliver_labels(
-        pd.concat([history, live]), state_dir, settings.label_delay, datetime.now(UTC)
+        pd.concat([history, live]), state_dir, settings.label_delay, now
     )
+    known = history["tx_datetime"][label_times(history, settings.label_delay) <= now]
+    plan = replace(plan, labelled_until=known.max() if len(known) else None)
     console.print(history_line(plan, history, reported))
     store = MongoStore.connect(record.mongo_uri or config.mongo_uri(), config.mongo_database())
     watch = Watch(store, record, plan, live)
@@ -112,10 +116,10 @@ def _demo(
         with TransactionPublisher(record.kafka_bootstrap, topic) as publisher:
             publisher.publish(live)
         console.print(live_line(plan, live))
-    # Done once every live transaction is scored; the history's windows go on being scored
-    # (by the first version) in the background.
+    # Done once every live transaction is scored by a version that learned from the history's
+    # labels (a catch-up's first versions learn from a part: their windows are scored again).
     done = loaded and watch.until(
-        lambda p: p.live_scored >= len(live) and p.model_versions > 0,
+        lambda p: p.live_scored >= len(live) and 0 < p.live_windows == p.live_windows_learned,
         settings.timeout,
         "scoring the live hours",
     )

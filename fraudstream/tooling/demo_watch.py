@@ -32,7 +32,13 @@ from fraudstream.ingest.kafka_source import (
 from fraudstream.ml.metrics import alert_metrics, ranking_metrics
 from fraudstream.reporting.excel_export import read_manifest
 from fraudstream.store import MongoStore
-from fraudstream.store.collections import ENSEMBLE_RESULTS, LABELS, MODELS, TRANSACTIONS
+from fraudstream.store.collections import (
+    ENSEMBLE_RESULTS,
+    LABELS,
+    MODELS,
+    SCORED_WINDOWS,
+    TRANSACTIONS,
+)
 from fraudstream.tooling.stack.dagster_api import DagsterApi, DagsterApiError
 from fraudstream.tooling.terminal import console
 from fraudstream.windows import WINDOW, TimeRange
@@ -42,10 +48,12 @@ SCENARIOS = {1: "amount above 220", 2: "compromised terminal", 3: "stolen card"}
 
 @dataclass(frozen=True)
 class DemoPlan:
-    """The simulated time ranges: the history to learn from, then the live hours up to now."""
+    """The simulated time ranges: the history to learn from, then the live hours up to now;
+    ``labelled_until``: the newest history transaction whose label was reported at the start."""
 
     history: TimeRange
     live: TimeRange
+    labelled_until: datetime | None = None
 
     @classmethod
     def ending(cls, end: datetime, history_days: float, hours: float) -> DemoPlan:
@@ -71,6 +79,8 @@ class DemoPlan:
 class Progress:
     stored: int
     live_scored: int
+    live_windows: int  # live windows scored
+    live_windows_learned: int  # of those, scored by a version that learned the history
     windows_ingested: int
     windows_scored: int
     lag: int | None
@@ -85,7 +95,9 @@ class Progress:
         return (
             f"[{elapsed:4.0f}s] windows ingested {self.windows_ingested}/{plan.windows} "
             f"scored {self.windows_scored}/{plan.windows} | live transactions scored "
-            f"{self.live_scored:,}/{live:,} | Kafka lag {lag} | labels {self.labels:,} | "
+            f"{self.live_scored:,}/{live:,} (windows by a model of the history "
+            f"{self.live_windows_learned}/{self.live_windows}) | Kafka lag {lag} | "
+            f"labels {self.labels:,} | "
             f"model versions {self.model_versions} | checks: {checks}"
         )
 
@@ -102,6 +114,8 @@ class Progress:
         bar("windows ingested", self.windows_ingested, plan.windows)
         bar("windows scored", self.windows_scored, plan.windows)
         bar("live transactions scored", self.live_scored, live)
+        bar("live windows by a model of the history", self.live_windows_learned,
+            self.live_windows)  # fmt: skip
         table.add_row("transactions stored", "", f"{self.stored:,}")
         table.add_row("Kafka lag", "", "?" if self.lag is None else f"{self.lag:,}")
         table.add_row("labels loaded", "", f"{self.labels:,}")
@@ -148,9 +162,12 @@ class Watch:
         ingested = self.store.documents_per_window(TRANSACTIONS)
         scored = self.store.documents_per_window(ENSEMBLE_RESULTS)
         live_keys = [k for k in scored if k >= self.plan.live.key_range()["$gte"]]
+        versions = self.live_window_versions()
         return Progress(
             stored=sum(ingested.values()),
             live_scored=sum(scored[k] for k in live_keys),
+            live_windows=len(versions),
+            live_windows_learned=sum(v in self.learned_versions() for v in versions),
             windows_ingested=len(ingested),
             windows_scored=len(scored),
             lag=self.lag(),
@@ -158,6 +175,23 @@ class Watch:
             model_versions=self.store.collection(MODELS).count_documents({}),
             checks=self.checks(),
         )
+
+    def live_window_versions(self) -> list[int]:
+        """The model version that scored each scored live window."""
+        windows = self.store.collection(SCORED_WINDOWS).find(
+            {"partition_key": self.plan.live.key_range()}, {"model_version": 1}
+        )
+        return [w["model_version"] for w in windows]
+
+    def learned_versions(self) -> set[int]:
+        """The versions whose training data reaches the history's newest label known at the
+        start: the first versions of a catch-up learn from a part of it only, and the windows
+        they scored are scored again once the full fit lands."""
+        if self.plan.labelled_until is None:
+            return set()
+        since = self.plan.labelled_until - timedelta(hours=1)
+        versions = self.store.collection(MODELS).find({"data_until": {"$gte": since}}, {"_id": 1})
+        return {v["_id"] for v in versions}
 
     def lag(self) -> int | None:
         """Records in the topic the ingestion has not committed (None while unreadable)."""

@@ -21,7 +21,8 @@ MODEL_RESCORING_SENSOR_DESCRIPTION = (
     "default), the version that scored it with the best promoted version it may use now (trained "
     "only on data from before the window). When that version is a newer full fit, or learned "
     "from 25 % more labelled frauds, the window is scored again: the stale windows as few "
-    "`ensemble_predictions` runs as possible (up to a day each), one batch at a time. The "
+    "`ensemble_predictions` runs as possible (up to a day each, the newest first), one batch at a "
+    "time. The "
     "runs' metadata and `scored_windows` show the replaced version and the flags added and "
     "removed. Off: windows keep their scores."
 )
@@ -61,7 +62,9 @@ def model_rescoring_sensor(
         )  # fmt: skip
         return dg.SensorResult(skip_reason=reason, cursor=json.dumps(cursor))
     requests = []
-    for window_range in as_ranges(due, policy.max_windows_per_run):
+    # Newest first: the run queue starts them in this order, and the newest windows are the
+    # ones reviewers act on now.
+    for window_range in reversed(as_ranges(due, policy.max_windows_per_run)):
         first, last = partition_key(window_range.start), partition_key(window_range.end - WINDOW)
         best = max(w.best for w in due if window_range.contains(w.start))
         requests.append(
