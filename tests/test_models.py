@@ -150,3 +150,18 @@ def test_a_version_stored_before_the_spline_basis_still_scores(trained: FraudMod
     expected = logistic.predict_proba(scaler.transform(x[:10]))[:, 1]
     np.testing.assert_allclose(restored.predict_proba(x[:10])[:, 2], expected)
     assert restored.update(*data(200, seed=6)).is_fitted  # and it takes updates
+
+
+def test_the_logistic_regression_votes_fraud_beyond_a_threshold_deep_in_the_tail() -> None:
+    # Amounts as the simulator draws them, fraud above their 99.7th percentile (as above 220),
+    # other frauds from another feature. Knots in the body only (6 at quantiles) voted fraud on
+    # 55 % of the tail's frauds here.
+    rng = np.random.default_rng(7)
+    features = rng.normal(size=(20_000, len(COLUMNS)))
+    mean = rng.uniform(5, 100, len(features))
+    features[:, 0] = np.abs(rng.normal(mean, mean / 2))
+    tail = features[:, 0] > np.quantile(features[:, 0], 0.997)
+    labels = (tail | (features[:, 1] + rng.normal(0, 0.3, len(features)) > 2.7)).astype(int)
+    logistic = FraudModels(COLUMNS, PARAMS).fit(features, labels).predict_proba(features)[:, 2]
+    assert (logistic[tail] >= 0.5).mean() > 0.75
+    assert (logistic[labels == 0] >= 0.5).mean() < 0.001
