@@ -277,6 +277,12 @@ def export_cron() -> str:
     return env("EXPORT_CRON", "0 * * * *")
 
 
+def quality_report_cron() -> str:
+    """How often a day's quality report may refresh (FRAUDSTREAM_QUALITY_REPORT_CRON, default
+    the export's): each refresh is a run per day of the last week."""
+    return env("QUALITY_REPORT_CRON", export_cron())
+
+
 def kafka_topic() -> str:
     return env("KAFKA_TOPIC", "transactions")
 

@@ -5,6 +5,8 @@ every partition whose upstream changed — backfilled and late windows too. The 
 emits backfills, so catch-up work over many windows runs as ranges (single-run backfill policy).
 """
 
+from datetime import timedelta
+
 import dagster as dg
 
 from fraudstream import config
@@ -61,14 +63,35 @@ scoring = (every_window.ignore(models) | missing_retried).with_label(
     "every window with new features, or waiting for its model"
 )
 
-# The day's workbooks are refreshed at most once per export tick (hourly by default) while the
-# day's windows change, and once more after the day's last window.
-export_refresh = (
-    dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).since(handled)
-    & dg.AutomationCondition.cron_tick_passed(config.export_cron()).since_last_handled()
-    & ~dg.AutomationCondition.any_deps_in_progress()
-    & ~dg.AutomationCondition.in_progress()
-).with_label("changed since the last export tick")
+
+def refreshed_per_tick(cron: str) -> dg.AutomationCondition:
+    """At most once per ``cron`` tick while the partition's inputs change, and once more after
+    their last change."""
+    return (
+        dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).since(handled)
+        & dg.AutomationCondition.cron_tick_passed(cron).since_last_handled()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    )
+
+
+# The day's workbooks: hourly by default.
+export_refresh = refreshed_per_tick(config.export_cron()).with_label(
+    "changed since the last export tick"
+)
+
+# A day's quality report, once some window of the day is scored (labels alone, loaded before
+# any scoring, leave nothing to report). Labels keep arriving for days after a transaction (the
+# handbook assumes a 7-day feedback delay): a report is refreshed with them for a week, later
+# only when asked for.
+QUALITY_REPORT_DAYS = timedelta(days=7)
+quality_refresh = (
+    refreshed_per_tick(config.quality_report_cron())
+    & dg.AutomationCondition.any_deps_match(~dg.AutomationCondition.missing()).allow(
+        dg.AssetSelection.assets("ensemble_predictions")
+    )
+    & dg.AutomationCondition.in_latest_time_window(QUALITY_REPORT_DAYS)
+).with_label("some window scored, changed since the last quality-report tick, within a week")
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation_sensor",

@@ -88,3 +88,15 @@ def test_a_window_changed_while_its_features_ran_gets_them_again() -> None:
     assert ticks.requested(HOUR + timedelta(minutes=20, seconds=30)) == {window}
     report(instance, "transaction_features", window)
     assert ticks.requested(HOUR + timedelta(minutes=20, seconds=40)) == set()
+
+
+def test_a_quality_report_waits_until_a_window_of_its_day_is_scored() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance, dg.AssetKey("model_quality_report"))
+    day = "2026-01-01"
+    assert ticks.requested(HOUR) == set()
+    instance.report_runless_asset_event(dg.AssetMaterialization("labels"))
+    # The hourly tick has passed and labels changed, but nothing of the day is scored yet.
+    assert ticks.requested(HOUR + timedelta(hours=1, minutes=1)) == set()
+    report(instance, SCORING.path[0], window_key(HOUR))
+    assert ticks.requested(HOUR + timedelta(hours=1, minutes=2)) == {day}

@@ -1,23 +1,17 @@
 """The quality asset: how well each day's scores ranked the frauds, once their labels arrived."""
 
-from datetime import timedelta
-
 import dagster as dg
 
 from fraudstream.reporting.plots import markdown_image, pr_curves_png
 from fraudstream.reporting.quality import labelled_scores, score_metrics
 from fraudstream.reporting.reports import metrics_table, versions_table
 from fraudstream.windows import TimeRange
-from pipeline.automation import export_refresh
+from pipeline.automation import quality_refresh
 from pipeline.keys import ENSEMBLE_PREDICTIONS, LABELS
 from pipeline.metadata import report_table
 from pipeline.owners import ML
 from pipeline.partitions import DAY_SO_FAR, daily_partitions
 from pipeline.resources import MongoResource
-
-# Labels keep arriving for days after a transaction (the handbook assumes a 7-day feedback
-# delay): a day's report is refreshed with them for a week, later only when asked for.
-LABEL_WINDOW = timedelta(days=7)
 
 
 @dg.asset(
@@ -27,8 +21,7 @@ LABEL_WINDOW = timedelta(days=7)
     deps=[dg.AssetDep(ENSEMBLE_PREDICTIONS, partition_mapping=DAY_SO_FAR), LABELS],
     group_name="quality",
     owners=ML,
-    automation_condition=export_refresh
-    & dg.AutomationCondition.in_latest_time_window(LABEL_WINDOW),
+    automation_condition=quality_refresh,
     kinds={"scikit-learn", "mongodb"},
 )
 def model_quality_report(
@@ -37,7 +30,7 @@ def model_quality_report(
     """The day's scored transactions whose labels have arrived: AUC ROC and Average Precision of
     each model and of the ensemble's confidence, the vote's precision and recall, the flags'
     precision and recall per model version, and precision-recall curves. Refreshed with new
-    labels (at most once per `FRAUDSTREAM_EXPORT_CRON` tick) for a week."""
+    labels (at most once per `FRAUDSTREAM_QUALITY_REPORT_CRON` tick) for a week."""
     window = context.partition_time_window
     with mongo.store() as store:
         scored = labelled_scores(store, TimeRange(window.start, window.end))
