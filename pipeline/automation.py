@@ -45,15 +45,18 @@ hourly_training = every_window.ignore(dg.AssetSelection.assets("labels")).with_l
 # hour's) lands, and otherwise every 2 minutes: the windows of older hours map to versions that
 # will never exist. A window whose scoring failed is not retried in a loop: the failure shows,
 # and a backfill retries it once fixed.
+# Two SINCE nodes in one asset's condition share their state when their children have the same
+# kinds (Dagster 1.13 keys a SINCE's state by its children's kinds, not their content): "every
+# window" is OR SINCE OR, so the retry is written as two SINCEs of single conditions.
 models = dg.AssetSelection.assets("fraud_models")
 missing_retried = (
     dg.AutomationCondition.missing()
     & (
-        dg.AutomationCondition.cron_tick_passed("*/2 * * * *")
-        | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).allow(
-            models
-        )
-    ).since_last_handled()
+        dg.AutomationCondition.cron_tick_passed("*/2 * * * *").since_last_handled()
+        | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated())
+        .allow(models)
+        .since_last_handled()
+    )
     & ~dg.AutomationCondition.execution_failed()
     & ~dg.AutomationCondition.any_deps_missing().ignore(models)
     & ~dg.AutomationCondition.any_deps_in_progress()

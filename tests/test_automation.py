@@ -100,3 +100,28 @@ def test_a_quality_report_waits_until_a_window_of_its_day_is_scored() -> None:
     assert ticks.requested(HOUR + timedelta(hours=1, minutes=1)) == set()
     report(instance, SCORING.path[0], window_key(HOUR))
     assert ticks.requested(HOUR + timedelta(hours=1, minutes=2)) == {day}
+
+
+def since_node_ids(
+    condition: dg.AutomationCondition,
+    key: dg.AssetKey,
+    parent: str | None = None,
+    index: int | None = None,
+) -> list[str]:
+    node = condition.get_node_unique_id(parent_unique_id=parent, index=index, target_key=key)
+    found = [node] if condition.name == "SINCE" else []
+    for i, child in enumerate(condition.children):
+        found += since_node_ids(child, key, node, i)
+    return found
+
+
+def test_no_two_since_conditions_of_an_asset_share_their_state() -> None:
+    # Dagster keys a SINCE's state by its children's kinds: two alike would read each other's
+    # partitions (every scored window was scored again, twice, when the retry shared "every
+    # window"'s state).
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        condition = graph.get(key).automation_condition
+        if condition is not None:
+            ids = since_node_ids(condition, key)
+            assert len(ids) == len(set(ids)), key
