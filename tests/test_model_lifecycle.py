@@ -18,7 +18,7 @@ from definitions import defs
 from fraudstream.config import StackRecord
 from fraudstream.features.contract import FEATURE_COLUMNS
 from fraudstream.ml.registry import ModelRegistry
-from fraudstream.ml.rescoring import RescoringPolicy, best_for_window
+from fraudstream.ml.rescoring import RescoringPolicy, best_for_window, is_clearly_better
 from fraudstream.ml.scoring import windows_to_rescore
 from fraudstream.store.mongo import MongoStore
 from fraudstream.windows import WINDOW, partition_key, window_start
@@ -180,8 +180,10 @@ def test_a_catch_up_refits_in_data_time_and_ends_with_every_window_on_its_best_v
     assert full_fits[-1].data_until >= last_label - timedelta(minutes=2)
     assert all(v.decision for v in versions) and all(v.gate for v in versions)
 
-    # Every window is scored once, by the best version it may use, in every collection.
+    # Every window is scored once, in every collection, by a version trained before it: its
+    # best, or one the best is not clearly better than (the re-scoring policy's bound on cost).
     summaries = registry.promoted_summaries(START)
+    by_number = {v.version: v for v in summaries}
     results = {d["_id"]: d for d in store.collection("ensemble_results").find()}
     predictions = {d["_id"]: d for d in store.collection("model_predictions").find()}
     flagged = {d["_id"] for d in store.collection("flagged_transactions").find()}
@@ -190,12 +192,15 @@ def test_a_catch_up_refits_in_data_time_and_ends_with_every_window_on_its_best_v
         for d in store.collection("transaction_features").find({}, {"tx_datetime": 1})
     }
     assert len(results) == len(predictions) == DAYS * TX_PER_DAY
+    policy = RescoringPolicy()
     for tid, result in results.items():
         start = window_start(times[tid])
-        assert result["model_version"] == best_for_window(summaries, start).version, tid
+        best, used = by_number[best_for_window(summaries, start).version], result["model_version"]
+        assert by_number[used].data_until < start or best.data_until >= start, tid  # no leak
+        assert used == best.version or not is_clearly_better(best, by_number[used], policy), tid
         assert predictions[tid]["model_version"] == result["model_version"]
         assert (tid in flagged) == result["flagged"]
-    assert windows_to_rescore(store, registry, RescoringPolicy()) == []
+    assert windows_to_rescore(store, registry, policy) == []
 
     # The unlabelled last day is scored by a version that learned from every label.
     final_day = [r for r in results.values() if r["partition_key"] >= partition_key(last_label)]
