@@ -118,10 +118,10 @@ def _demo(
         with TransactionPublisher(record.kafka_bootstrap, topic) as publisher:
             publisher.publish(live)
         console.print(live_line(plan, live))
-    # Done once every live transaction is scored by a version that learned from the history's
-    # labels (a catch-up's first versions learn from a part: their windows are scored again).
+    # Done once every live transaction is scored and every live window is on a model of the
+    # history (a catch-up's first versions learn from a part: their windows are scored again).
     done = loaded and watch.until(
-        lambda p: p.live_scored >= len(live) and 0 < p.live_windows == p.live_windows_learned,
+        lambda p: p.live_scored >= len(live) and 0 < p.live_windows == p.live_windows_settled,
         settings.timeout,
         "scoring the live hours",
     )

@@ -30,6 +30,8 @@ from fraudstream.ingest.kafka_source import (
     records_behind,
 )
 from fraudstream.ml.metrics import alert_metrics, ranking_metrics
+from fraudstream.ml.registry import ModelRegistry
+from fraudstream.ml.rescoring import RescoringPolicy, VersionSummary, stale_windows
 from fraudstream.reporting.excel_export import read_manifest
 from fraudstream.store import MongoStore
 from fraudstream.store.collections import (
@@ -80,7 +82,7 @@ class Progress:
     stored: int
     live_scored: int
     live_windows: int  # live windows scored
-    live_windows_learned: int  # of those, scored by a version that learned the history
+    live_windows_settled: int  # of those, on a model of the history the re-scoring keeps
     windows_ingested: int
     windows_scored: int
     lag: int | None
@@ -95,8 +97,8 @@ class Progress:
         return (
             f"[{elapsed:4.0f}s] windows ingested {self.windows_ingested}/{plan.windows} "
             f"scored {self.windows_scored}/{plan.windows} | live transactions scored "
-            f"{self.live_scored:,}/{live:,} (windows by a model of the history "
-            f"{self.live_windows_learned}/{self.live_windows}) | Kafka lag {lag} | "
+            f"{self.live_scored:,}/{live:,} (windows on a model of the history "
+            f"{self.live_windows_settled}/{self.live_windows}) | Kafka lag {lag} | "
             f"labels {self.labels:,} | "
             f"model versions {self.model_versions} | checks: {checks}"
         )
@@ -114,7 +116,7 @@ class Progress:
         bar("windows ingested", self.windows_ingested, plan.windows)
         bar("windows scored", self.windows_scored, plan.windows)
         bar("live transactions scored", self.live_scored, live)
-        bar("live windows by a model of the history", self.live_windows_learned,
+        bar("live windows on a model of the history", self.live_windows_settled,
             self.live_windows)  # fmt: skip
         table.add_row("transactions stored", "", f"{self.stored:,}")
         table.add_row("Kafka lag", "", "?" if self.lag is None else f"{self.lag:,}")
@@ -162,12 +164,12 @@ class Watch:
         ingested = self.store.documents_per_window(TRANSACTIONS)
         scored = self.store.documents_per_window(ENSEMBLE_RESULTS)
         live_keys = [k for k in scored if k >= self.plan.live.key_range()["$gte"]]
-        versions = self.live_window_versions()
+        live_windows, settled = self.live_windows_settled()
         return Progress(
             stored=sum(ingested.values()),
             live_scored=sum(scored[k] for k in live_keys),
-            live_windows=len(versions),
-            live_windows_learned=sum(v in self.learned_versions() for v in versions),
+            live_windows=live_windows,
+            live_windows_settled=settled,
             windows_ingested=len(ingested),
             windows_scored=len(scored),
             lag=self.lag(),
@@ -176,22 +178,22 @@ class Watch:
             checks=self.checks(),
         )
 
-    def live_window_versions(self) -> list[int]:
-        """The model version that scored each scored live window."""
+    def live_windows_settled(self) -> tuple[int, int]:
+        """(live windows scored, those settled): scored by a version the re-scoring sensor would
+        keep (their best eligible one, or one it is not clearly better than), once training has
+        caught up with the history (a promoted version learned its newest label known at the
+        start). A catch-up's first versions learn from a part of the history; the windows they
+        score are scored again when the full fit lands."""
         windows = self.store.collection(SCORED_WINDOWS).find(
-            {"partition_key": self.plan.live.key_range()}, {"model_version": 1}
+            {"partition_key": self.plan.live.key_range()}, {"window_start": 1, "model_version": 1}
         )
-        return [w["model_version"] for w in windows]
-
-    def learned_versions(self) -> set[int]:
-        """The versions whose training data reaches the history's newest label known at the
-        start: the first versions of a catch-up learn from a part of it only, and the windows
-        they scored are scored again once the full fit lands."""
-        if self.plan.labelled_until is None:
-            return set()
-        since = self.plan.labelled_until - timedelta(hours=1)
-        versions = self.store.collection(MODELS).find({"data_until": {"$gte": since}}, {"_id": 1})
-        return {v["_id"] for v in versions}
+        scored = {w["window_start"]: w["model_version"] for w in windows}
+        if not scored or self.plan.labelled_until is None:
+            return len(scored), 0
+        registry = ModelRegistry(self.store)
+        promoted = registry.promoted_summaries(self.plan.history.start)
+        others = registry.summaries(set(scored.values()) - {v.version for v in promoted})
+        return len(scored), settled_windows(scored, promoted, others, self.plan.labelled_until)
 
     def lag(self) -> int | None:
         """Records in the topic the ingestion has not committed (None while unreadable)."""
@@ -211,6 +213,21 @@ class Watch:
             return self.api.check_statuses()
         except (requests.RequestException, DagsterApiError):
             return {}
+
+
+def settled_windows(
+    scored: dict[datetime, int],
+    promoted: list[VersionSummary],
+    others: list[VersionSummary],
+    labelled_until: datetime,
+) -> int:
+    """How many of the ``scored`` windows (start -> version) are on a model of the history: none
+    until a ``promoted`` version's data reaches ``labelled_until`` (within an hour), then those
+    the re-scoring policy would not score again (``others``: the versions that scored windows
+    but are no longer promoted)."""
+    if not any(v.data_until >= labelled_until - timedelta(hours=1) for v in promoted):
+        return 0
+    return len(scored) - len(stale_windows(scored, promoted + others, RescoringPolicy()))
 
 
 def live_results(store: MongoStore, plan: DemoPlan, truth: pd.DataFrame) -> pd.DataFrame:
