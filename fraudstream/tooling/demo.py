@@ -133,7 +133,8 @@ def _demo(
     print_summary(summary(store, plan, live, watch, exports if exported else []))
     if not done:
         console.print(
-            f"\nnot every transaction was scored within {settings.timeout}: see the UI's Runs"
+            f"\nthe live hours were not all scored by a model of the history within "
+            f"{settings.timeout}: see the UI's Runs"
         )
     if exit_after:
         stack.down()
