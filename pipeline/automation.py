@@ -10,6 +10,7 @@ from datetime import timedelta
 import dagster as dg
 
 from fraudstream import config
+from pipeline.keys import ENSEMBLE_PREDICTIONS, FRAUD_MODELS, LABELS
 
 # A change counts as handled once a run was requested after it, not when any run completes: a
 # run that started before its upstream changed again (a late record, a correction landing while
@@ -33,7 +34,7 @@ every_window = (
 
 # Training waits for all six 10-minute windows of its hour (the mapping of its feature dep) and
 # does not retrain every past hour when labels arrive: late labels go into the next update.
-hourly_training = every_window.ignore(dg.AssetSelection.assets("labels")).with_label(
+hourly_training = every_window.ignore(dg.AssetSelection.assets(LABELS)).with_label(
     "every complete hour, new labels aside"
 )
 
@@ -48,7 +49,7 @@ hourly_training = every_window.ignore(dg.AssetSelection.assets("labels")).with_l
 # Two SINCE nodes in one asset's condition share their state when their children have the same
 # kinds (Dagster 1.13 keys a SINCE's state by its children's kinds, not their content): "every
 # window" is OR SINCE OR, so the retry is written as two SINCEs of single conditions.
-models = dg.AssetSelection.assets("fraud_models")
+models = dg.AssetSelection.assets(FRAUD_MODELS)
 missing_retried = (
     dg.AutomationCondition.missing()
     & (
@@ -91,7 +92,7 @@ QUALITY_REPORT_DAYS = timedelta(days=7)
 quality_refresh = (
     refreshed_per_tick(config.quality_report_cron())
     & dg.AutomationCondition.any_deps_match(~dg.AutomationCondition.missing()).allow(
-        dg.AssetSelection.assets("ensemble_predictions")
+        dg.AssetSelection.assets(ENSEMBLE_PREDICTIONS)
     )
     & dg.AutomationCondition.in_latest_time_window(QUALITY_REPORT_DAYS)
 ).with_label("some window scored, changed since the last quality-report tick, within a week")

@@ -22,9 +22,8 @@ MODEL_RESCORING_SENSOR_DESCRIPTION = (
     "only on data from before the window). When that version is a newer full fit, or learned "
     "from 25 % more labelled frauds, the window is scored again: the stale windows as few "
     "`ensemble_predictions` runs as possible (up to a day each, the newest first), one batch at a "
-    "time. The "
-    "runs' metadata and `scored_windows` show the replaced version and the flags added and "
-    "removed. Off: windows keep their scores."
+    "time. The runs' metadata and `scored_windows` show the replaced version and the flags added "
+    "and removed. Off: windows keep their scores."
 )
 
 
