@@ -10,7 +10,78 @@ from datetime import timedelta
 import dagster as dg
 
 from fraudstream import config
-from pipeline.keys import ENSEMBLE_PREDICTIONS, FRAUD_MODELS, LABELS
+from pipeline.keys import (
+    ENSEMBLE_PREDICTIONS,
+    FRAUD_MODELS,
+    LABELS,
+    TRANSACTION_FEATURES,
+    TRANSACTIONS,
+)
+
+
+class UpstreamIdle(dg.AutomationCondition[dg.AssetKey]):
+    """True while no run or backfill is materializing any partition of ``upstream``.
+
+    A run over a range reports its partitions one by one (~15 ms each on SQLite): a tick during
+    that report sees a prefix done and would start the downstream on it, then again on the rest —
+    a catch-up's features in chunks, each chunk's training a full fit. Waiting for the upstream
+    to go quiet turns a catch-up into one run per asset; in steady state it waits for the run of
+    the newest window (seconds)."""
+
+    def __init__(self, upstream: dg.AssetKey) -> None:
+        self.upstream = upstream
+
+    @property
+    def requires_cursor(self) -> bool:
+        return False
+
+    @property
+    def name(self) -> str:
+        return f"{self.upstream.to_user_string()} idle"
+
+    @property
+    def description(self) -> str:
+        return f"no run or backfill is materializing {self.upstream.to_user_string()}"
+
+    async def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        view = context.asset_graph_view
+        everything = view.get_full_subset(key=self.upstream)
+        busy = await view.compute_run_in_progress_subset(key=self.upstream, from_subset=everything)
+        if busy.is_empty:
+            busy = await view.compute_backfill_in_progress_subset(
+                key=self.upstream, from_subset=everything
+            )
+        idle = context.candidate_subset if busy.is_empty else context.get_empty_subset()
+        return dg.AutomationResult(context, idle)
+
+
+class EverMaterialized(dg.AutomationCondition[dg.AssetKey]):
+    """True once some partition of ``asset`` has been materialized."""
+
+    def __init__(self, asset: dg.AssetKey) -> None:
+        self.asset = asset
+
+    @property
+    def requires_cursor(self) -> bool:
+        return False
+
+    @property
+    def name(self) -> str:
+        return f"{self.asset.to_user_string()} materialized once"
+
+    @property
+    def description(self) -> str:
+        return f"some partition of {self.asset.to_user_string()} has been materialized"
+
+    async def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        view = context.asset_graph_view
+        everything = view.get_full_subset(key=self.asset)
+        missing = await view.compute_missing_subset(key=self.asset, from_subset=everything)
+        ever = missing.size < everything.size
+        return dg.AutomationResult(
+            context, context.candidate_subset if ever else context.get_empty_subset()
+        )
+
 
 # A change counts as handled once a run was requested after it, not when any run completes: a
 # run that started before its upstream changed again (a late record, a correction landing while
@@ -32,20 +103,30 @@ every_window = (
     & ~dg.AutomationCondition.in_progress()
 ).with_label("every window")
 
-# Training waits for all six 10-minute windows of its hour (the mapping of its feature dep) and
-# does not retrain every past hour when labels arrive: late labels go into the next update.
-hourly_training = every_window.ignore(dg.AssetSelection.assets(LABELS)).with_label(
-    "every complete hour, new labels aside"
+# A window's features wait while an ingestion run is still reporting its windows.
+window_features = (every_window & UpstreamIdle(TRANSACTIONS)).with_label(
+    "every window, once ingestion is idle"
 )
+
+# Training waits for all six 10-minute windows of its hour (the mapping of its feature dep) and
+# does not retrain every past hour when labels arrive: late labels go into the next update. It
+# learns from all the history before its hour, so it also waits while any window is still being
+# ingested or featurized: a catch-up trains once, on all of it, not once per chunk.
+hourly_training = (
+    every_window.ignore(dg.AssetSelection.assets(LABELS))
+    & UpstreamIdle(TRANSACTIONS)
+    & UpstreamIdle(TRANSACTION_FEATURES)
+).with_label("every complete hour, new labels aside, once ingestion and features are idle")
 
 # A window is scored as soon as its features exist, by the newest version trained before it
 # (the registry's choice): waiting for the previous hour's model would delay every window by up
 # to an hour, and an hour without data would never get one. A new model does not re-score past
-# windows. A window left unscored for want of any model (before the first version; its run
-# succeeds without output) is retried as soon as the model version it maps to (the previous
-# hour's) lands, and otherwise every 2 minutes: the windows of older hours map to versions that
-# will never exist. A window whose scoring failed is not retried in a loop: the failure shows,
-# and a backfill retries it once fixed.
+# windows. Nothing is scored before the first training run; a window left unscored for want of
+# any model (training ran but found too little data; its run succeeds without output) is
+# retried as soon as the model version it maps to (the previous hour's) lands, and otherwise
+# every 2 minutes: the windows of older hours map to versions that will never exist. A window
+# whose scoring failed is not retried in a loop: the failure shows, and a backfill retries it
+# once fixed.
 # Two SINCE nodes in one asset's condition share their state when their children have the same
 # kinds (Dagster 1.13 keys a SINCE's state by its children's kinds, not their content): "every
 # window" is OR SINCE OR, so the retry is written as two SINCEs of single conditions.
@@ -63,9 +144,11 @@ missing_retried = (
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 ).with_label("unscored for want of a model: retried")
-scoring = (every_window.ignore(models) | missing_retried).with_label(
-    "every window with new features, or waiting for its model"
-)
+# Before the first training run there is nothing to score with: a catch-up's windows are not
+# asked for (a run that plans thousands of partitions only to find no model) until it lands.
+scoring = (
+    (every_window.ignore(models) | missing_retried) & EverMaterialized(FRAUD_MODELS)
+).with_label("every window with new features, or waiting for its model, once training ran")
 
 
 def refreshed_per_tick(cron: str) -> dg.AutomationCondition:
@@ -79,21 +162,23 @@ def refreshed_per_tick(cron: str) -> dg.AutomationCondition:
     )
 
 
-# The day's workbooks: hourly by default.
-export_refresh = refreshed_per_tick(config.export_cron()).with_label(
-    "changed since the last export tick"
+# A day's workbooks and quality report have nothing to show before some window of the day is
+# scored (transactions or labels alone, loaded before any scoring).
+some_window_scored = dg.AutomationCondition.any_deps_match(~dg.AutomationCondition.missing()).allow(
+    dg.AssetSelection.assets(ENSEMBLE_PREDICTIONS)
 )
 
-# A day's quality report, once some window of the day is scored (labels alone, loaded before
-# any scoring, leave nothing to report). Labels keep arriving for days after a transaction (the
-# handbook assumes a 7-day feedback delay): a report is refreshed with them for a week, later
-# only when asked for.
+# The day's workbooks: hourly by default.
+export_refresh = (refreshed_per_tick(config.export_cron()) & some_window_scored).with_label(
+    "some window scored, changed since the last export tick"
+)
+
+# Labels keep arriving for days after a transaction (the handbook assumes a 7-day feedback
+# delay): a day's quality report is refreshed with them for a week, later only when asked for.
 QUALITY_REPORT_DAYS = timedelta(days=7)
 quality_refresh = (
     refreshed_per_tick(config.quality_report_cron())
-    & dg.AutomationCondition.any_deps_match(~dg.AutomationCondition.missing()).allow(
-        dg.AssetSelection.assets(ENSEMBLE_PREDICTIONS)
-    )
+    & some_window_scored
     & dg.AutomationCondition.in_latest_time_window(QUALITY_REPORT_DAYS)
 ).with_label("some window scored, changed since the last quality-report tick, within a week")
 
@@ -102,6 +187,8 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.all(include_sources=False),
     default_status=dg.DefaultSensorStatus.RUNNING,
     emit_backfills=True,
+    # Evaluated in the code location, not the daemon: `UpstreamIdle` is Python of ours.
+    use_user_code_server=True,
     minimum_interval_seconds=15,
     description="Evaluates the assets' automation conditions every 15 s and launches what they "
     "ask for as backfills (ranges of windows run as one run). Off: nothing downstream of ingestion "

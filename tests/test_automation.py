@@ -4,6 +4,14 @@ materializations the test reports (no runs, no services)."""
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from dagster._core.events import (
+    AssetMaterializationPlannedData,
+    DagsterEvent,
+    DagsterEventType,
+    StepMaterializationData,
+)
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+from dagster._core.utils import make_new_run_id
 
 from definitions import defs
 from pipeline.partitions import ten_minute_partitions
@@ -47,6 +55,7 @@ def test_a_new_model_version_scores_the_windows_waiting_for_it_at_once() -> None
     assert ticks.requested(HOUR + timedelta(minutes=20, seconds=10)) == set()
     earlier = [window_key(HOUR - timedelta(minutes=20)), window_key(HOUR - timedelta(minutes=10))]
     waiting = [window_key(HOUR), window_key(HOUR + timedelta(minutes=10))]
+    report(instance, "fraud_models", "2026-01-01-09:00")  # a run that found too little data
     report(instance, "transaction_features", *earlier, *waiting)
     # Their features are new: scoring is asked for (and finds no model: nothing materializes).
     assert ticks.requested(HOUR + timedelta(minutes=20, seconds=20)) == {*earlier, *waiting}
@@ -58,6 +67,18 @@ def test_a_new_model_version_scores_the_windows_waiting_for_it_at_once() -> None
     assert ticks.requested(HOUR + timedelta(minutes=20, seconds=40)) == set(waiting)
     assert ticks.requested(HOUR + timedelta(minutes=20, seconds=50)) == set()
     assert ticks.requested(HOUR + timedelta(minutes=22, seconds=5)) == {*earlier, *waiting}
+
+
+def test_nothing_is_asked_to_be_scored_before_the_first_training_run() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance)
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=10)) == set()
+    windows = [window_key(HOUR - timedelta(minutes=10)), window_key(HOUR)]
+    report(instance, "transaction_features", *windows)
+    assert ticks.requested(HOUR + timedelta(minutes=20, seconds=20)) == set()
+    assert ticks.requested(HOUR + timedelta(minutes=22, seconds=5)) == set()  # nor on retry
+    report(instance, "fraud_models", "2026-01-01-10:00")
+    assert ticks.requested(HOUR + timedelta(minutes=22, seconds=15)) == set(windows)
 
 
 def test_a_scored_window_is_not_scored_again_by_a_new_model() -> None:
@@ -125,3 +146,78 @@ def test_no_two_since_conditions_of_an_asset_share_their_state() -> None:
         if condition is not None:
             ids = since_node_ids(condition, key)
             assert len(ids) == len(set(ids)), key
+
+
+class RangeRun:
+    """A run over a range of partitions as the instance sees it while it reports them one by one:
+    planned for all, materialized so far for some."""
+
+    def __init__(self, instance: dg.DagsterInstance, asset: str, partitions: list[str]) -> None:
+        self.instance = instance
+        self.run = instance.add_run(
+            DagsterRun(job_name="range", run_id=make_new_run_id(), status=DagsterRunStatus.STARTED)
+        )
+        for partition in partitions:
+            planned = AssetMaterializationPlannedData(dg.AssetKey(asset), partition=partition)
+            event = DagsterEvent.build_asset_materialization_planned_event("range", asset, planned)
+            instance.report_dagster_event(event, self.run.run_id)
+        self.asset = asset
+
+    def reported(self, *partitions: str) -> None:
+        for partition in partitions:
+            event = DagsterEvent(
+                DagsterEventType.ASSET_MATERIALIZATION.value,
+                "range",
+                step_key=self.asset,
+                event_specific_data=StepMaterializationData(
+                    dg.AssetMaterialization(self.asset, partition=partition)
+                ),
+            )
+            self.instance.report_dagster_event(event, self.run.run_id)
+
+    def finished(self) -> None:
+        self.instance.handle_run_event(
+            self.run.run_id, DagsterEvent(DagsterEventType.RUN_SUCCESS.value, "range")
+        )
+
+
+def test_a_range_still_reporting_its_windows_gets_its_features_in_one_run() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance, dg.AssetKey("transaction_features"))
+    assert ticks.requested(HOUR + timedelta(hours=1)) == set()
+    windows = [window_key(HOUR + timedelta(minutes=10 * i)) for i in range(6)]
+    ingestion = RangeRun(instance, "transactions", windows)
+    ingestion.reported(*windows[:3])
+    # Half the range is stored: its features wait for the rest.
+    assert ticks.requested(HOUR + timedelta(hours=1, seconds=15)) == set()
+    ingestion.reported(*windows[3:])
+    ingestion.finished()
+    assert ticks.requested(HOUR + timedelta(hours=1, seconds=30)) == set(windows)
+
+
+def test_training_waits_until_no_features_run_is_reporting() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance, dg.AssetKey("fraud_models"))
+    assert ticks.requested(HOUR + timedelta(hours=2)) == set()
+    first = [window_key(HOUR + timedelta(minutes=10 * i)) for i in range(6)]
+    second = [window_key(HOUR + timedelta(hours=1, minutes=10 * i)) for i in range(6)]
+    report(instance, "transactions", *first, *second)
+    features = RangeRun(instance, "transaction_features", first + second)
+    features.reported(*first)
+    # The first hour's features are stored, the next hour's are not yet: no fit on a part.
+    assert ticks.requested(HOUR + timedelta(hours=2, seconds=15)) == set()
+    features.reported(*second)
+    features.finished()
+    hours = {"2026-01-01-11:00", "2026-01-01-12:00"}
+    assert ticks.requested(HOUR + timedelta(hours=2, seconds=30)) == hours
+
+
+def test_a_days_workbooks_wait_until_a_window_of_the_day_is_scored() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance, dg.AssetKey("excel_export"))
+    assert ticks.requested(HOUR) == set()
+    report(instance, "transactions", window_key(HOUR))
+    # The hourly tick has passed and the day's transactions changed, but nothing is scored yet.
+    assert ticks.requested(HOUR + timedelta(hours=1, minutes=1)) == set()
+    report(instance, SCORING.path[0], window_key(HOUR))
+    assert ticks.requested(HOUR + timedelta(hours=1, minutes=2)) == {"2026-01-01"}

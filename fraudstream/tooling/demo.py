@@ -28,7 +28,13 @@ import pandas as pd
 from fraudstream import config
 from fraudstream.ingest.kafka_admin import ensure_topic
 from fraudstream.store import MongoStore
-from fraudstream.tooling.demo_watch import DemoPlan, Watch, print_summary, summary
+from fraudstream.tooling.demo_watch import (
+    DemoPlan,
+    Watch,
+    print_summary,
+    summary,
+    workbooks_current,
+)
 from fraudstream.tooling.simulator.delivery import (
     TransactionPublisher,
     deliver_labels,
@@ -47,7 +53,7 @@ from fraudstream.windows import window_start
 # per day of the last week: every 2 minutes, they would crowd the 2 cores).
 DEMO_ENVIRONMENT = {
     "FRAUDSTREAM_IDLE_CLOSE_SECONDS": "30",
-    "FRAUDSTREAM_EXPORT_CRON": "*/2 * * * *",
+    "FRAUDSTREAM_EXPORT_CRON": "* * * * *",
     "FRAUDSTREAM_QUALITY_REPORT_CRON": "*/5 * * * *",
 }
 
@@ -110,9 +116,12 @@ def _demo(
     console.print(history_line(plan, history, reported))
     store = MongoStore.connect(record.mongo_uri or config.mongo_uri(), config.mongo_database())
     watch = Watch(store, record, plan, live)
-    # The live windows' features need their customers' and terminals' history in place.
+    # The live windows' features need their customers' and terminals' history in place: once
+    # the history's ingestion run exists, features wait for it (automation's `UpstreamIdle`).
     loaded = watch.until(
-        lambda p: p.stored >= len(history), settings.timeout, "loading the history"
+        lambda p: p.stored >= len(history) or watch.history_requested(),
+        settings.timeout,
+        "handing the history to Dagster",
     )
     if loaded:
         with TransactionPublisher(record.kafka_bootstrap, topic) as publisher:
@@ -127,7 +136,7 @@ def _demo(
     )
     exports = [config.export_dir() / day for day in plan.days]
     exported = done and poll(
-        lambda: all((e / "summary.xlsx").exists() for e in exports), settings.export_wait
+        lambda: all(workbooks_current(store, e) for e in exports), settings.export_wait
     )
     console.print()
     print_summary(summary(store, plan, live, watch, exports if exported else []))
@@ -165,7 +174,7 @@ def live_line(plan: DemoPlan, live: pd.DataFrame) -> str:
     )
 
 
-def poll(condition: Callable[[], bool], timeout: timedelta, every: float = 10.0) -> bool:
+def poll(condition: Callable[[], bool], timeout: timedelta, every: float = 5.0) -> bool:
     """Check ``condition`` every ``every`` seconds until it holds or ``timeout`` passes."""
     deadline = time.monotonic() + timeout.total_seconds()
     while not condition():

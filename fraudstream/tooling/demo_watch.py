@@ -4,6 +4,7 @@ simulated truth."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -142,23 +143,27 @@ class Watch:
 
     def until(self, finished: Callable[[Progress], bool], timeout: timedelta, stage: str) -> bool:
         """Show progress until ``finished`` holds (True) or ``timeout`` passes (False): bars and
-        a table redrawn every 5 s on a terminal, a line every 15 s otherwise (logs)."""
+        a table redrawn every 5 s on a terminal, a line every 15 s otherwise (logs); ``finished``
+        is checked every 5 s."""
         started, deadline = time.monotonic(), time.monotonic() + timeout.total_seconds()
         display = Live(console=console, auto_refresh=False) if console.is_terminal else None
+        printed = -math.inf
         with display or nullcontext() as screen:
             while True:
                 progress = self.progress()
                 elapsed = time.monotonic() - started
-                if screen is None:
-                    console.print(progress.line(elapsed, self.plan, self.live))
-                else:
+                done = finished(progress)
+                if screen is not None:
                     title = f"{stage}, {elapsed:.0f}s"
                     screen.update(progress.table(title, self.plan, self.live), refresh=True)
-                if finished(progress):
+                elif done or elapsed - printed >= 15:
+                    console.print(progress.line(elapsed, self.plan, self.live))
+                    printed = elapsed
+                if done:
                     return True
                 if time.monotonic() > deadline:
                     return False
-                time.sleep(5 if screen is not None else 15)
+                time.sleep(5)
 
     def progress(self) -> Progress:
         ingested = self.store.documents_per_window(TRANSACTIONS)
@@ -194,6 +199,13 @@ class Watch:
         promoted = registry.promoted_summaries(self.plan.history.start)
         others = registry.summaries(set(scored.values()) - {v.version for v in promoted})
         return len(scored), settled_windows(scored, promoted, others, self.plan.labelled_until)
+
+    def history_requested(self) -> bool:
+        """Whether the landing-files sensor has requested the history's ingestion run."""
+        try:
+            return "transactions" in self.api.assets_requested_by("landing_files_sensor")
+        except (requests.RequestException, DagsterApiError):
+            return False
 
     def lag(self) -> int | None:
         """Records in the topic the ingestion has not committed (None while unreadable)."""
@@ -315,6 +327,18 @@ def by_scenario(merged: pd.DataFrame, caught: np.ndarray) -> str:
         if mine.any():
             parts.append(f"{name} {int((caught & mine).sum())}/{int(mine.sum())}")
     return ", ".join(parts) or "no frauds"
+
+
+def workbooks_current(store: MongoStore, directory: Path) -> bool:
+    """Whether the day's workbooks (``directory`` is named by the day) hold every ensemble
+    result stored for the day's windows."""
+    parts = read_manifest(directory)
+    exported = sum(part["rows"].get(ENSEMBLE_RESULTS, 0) for part in parts.values())
+    day = directory.name  # partition keys of its windows: <day>-HH:MM
+    stored = store.collection(ENSEMBLE_RESULTS).count_documents(
+        {"partition_key": {"$gt": f"{day}-", "$lt": f"{day}."}}
+    )
+    return bool(parts) and exported == stored
 
 
 def workbook_line(directory: Path) -> str:

@@ -8,7 +8,7 @@ import dagster as dg
 
 from fraudstream.features.job import compute_features
 from fraudstream.windows import TimeRange
-from pipeline.automation import every_window
+from pipeline.automation import window_features
 from pipeline.keys import TRANSACTIONS
 from pipeline.owners import DATA_ENGINEERING
 from pipeline.partitions import ten_minute_partitions
@@ -21,7 +21,7 @@ from pipeline.resources import MongoResource, SparkResource
     deps=[TRANSACTIONS],
     group_name="features",
     owners=DATA_ENGINEERING,
-    automation_condition=every_window,
+    automation_condition=window_features,
     kinds={"spark", "mongodb"},
 )
 def transaction_features(

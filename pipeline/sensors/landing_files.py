@@ -43,7 +43,7 @@ LANDING_FILES_SENSOR_DESCRIPTION = (
 @dg.sensor(
     name=SENSOR_NAME,
     asset_selection=[TRANSACTIONS, LABELS],
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=LANDING_FILES_SENSOR_DESCRIPTION,
 )

@@ -103,6 +103,19 @@ class DagsterApi:
         )
         return [run["runId"] for run in answer["runsOrError"]["results"]]
 
+    def assets_requested_by(self, sensor: str) -> set[str]:
+        """The assets of every run (any status) that ``sensor`` requested."""
+        answer = self.query(
+            """query($t: [ExecutionTag!]) { runsOrError(filter: {tags: $t}) {
+                 ... on Runs { results { assetSelection { path } } } } }""",
+            t=[{"key": "dagster/sensor_name", "value": sensor}],
+        )
+        return {
+            "/".join(asset["path"])
+            for run in answer["runsOrError"]["results"]
+            for asset in run["assetSelection"] or []
+        }
+
     def check_statuses(self) -> dict[str, str]:
         """Each asset check's latest execution: SUCCEEDED, FAILED (ERROR severity), WARNED (a
         failed WARN check), IN_PROGRESS, SKIPPED, EXECUTION_FAILED, or NOT_RUN."""

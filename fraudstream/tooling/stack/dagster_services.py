@@ -34,6 +34,7 @@ run_coordinator:
   class: QueuedRunCoordinator
   config:
     max_concurrent_runs: 4
+    dequeue_interval_seconds: 1  # a queued run starts within a second of a free slot
     tag_concurrency_limits:
       - key: "fraudstream/trigger"
         value: "kafka_lag_sensor"
