@@ -163,23 +163,23 @@ def refreshed_per_tick(cron: str) -> dg.AutomationCondition:
 
 
 # A day's workbooks and quality report have nothing to show before some window of the day is
-# scored (transactions or labels alone, loaded before any scoring).
+# scored (transactions or labels alone, loaded before any scoring). Both are kept current for
+# the last week, the days reviewers work on and labels still arrive for (the handbook assumes
+# a 7-day feedback delay); an older day is written when asked for (a backfilled history of
+# weeks would otherwise be exported and reported day by day).
 some_window_scored = dg.AutomationCondition.any_deps_match(~dg.AutomationCondition.missing()).allow(
     dg.AssetSelection.assets(ENSEMBLE_PREDICTIONS)
 )
+RECENT_DAYS = timedelta(days=7)
+recent_day = dg.AutomationCondition.in_latest_time_window(RECENT_DAYS)
 
 # The day's workbooks: hourly by default.
-export_refresh = (refreshed_per_tick(config.export_cron()) & some_window_scored).with_label(
-    "some window scored, changed since the last export tick"
-)
+export_refresh = (
+    refreshed_per_tick(config.export_cron()) & some_window_scored & recent_day
+).with_label("some window scored, changed since the last export tick, within a week")
 
-# Labels keep arriving for days after a transaction (the handbook assumes a 7-day feedback
-# delay): a day's quality report is refreshed with them for a week, later only when asked for.
-QUALITY_REPORT_DAYS = timedelta(days=7)
 quality_refresh = (
-    refreshed_per_tick(config.quality_report_cron())
-    & some_window_scored
-    & dg.AutomationCondition.in_latest_time_window(QUALITY_REPORT_DAYS)
+    refreshed_per_tick(config.quality_report_cron()) & some_window_scored & recent_day
 ).with_label("some window scored, changed since the last quality-report tick, within a week")
 
 automation_sensor = dg.AutomationConditionSensorDefinition(

@@ -221,3 +221,14 @@ def test_a_days_workbooks_wait_until_a_window_of_the_day_is_scored() -> None:
     assert ticks.requested(HOUR + timedelta(hours=1, minutes=1)) == set()
     report(instance, SCORING.path[0], window_key(HOUR))
     assert ticks.requested(HOUR + timedelta(hours=1, minutes=2)) == {"2026-01-01"}
+
+
+def test_automation_writes_the_workbooks_of_the_last_week_only() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance, dg.AssetKey("excel_export"))
+    now = HOUR + timedelta(days=10)
+    assert ticks.requested(now) == set()
+    for day in (HOUR, HOUR + timedelta(days=9)):  # ten days ago, yesterday
+        report(instance, "transactions", window_key(day))
+        report(instance, SCORING.path[0], window_key(day))
+    assert ticks.requested(now + timedelta(hours=1, minutes=1)) == {"2026-01-10"}

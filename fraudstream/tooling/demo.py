@@ -48,9 +48,9 @@ from fraudstream.windows import window_start
 
 # Settings a demo stack starts with unless the environment sets them: the demo publishes its
 # live hours at once, so its last window may close 30 s after the topic goes quiet (not after
-# the 5-minute allowed lateness), the day's workbooks refresh every 2 minutes and the quality
+# the 5-minute allowed lateness), the day's workbooks refresh every minute and the quality
 # reports every 5 (not hourly) so that they appear while you watch (a quality refresh is a run
-# per day of the last week: every 2 minutes, they would crowd the 2 cores).
+# per day of the last week: every minute, they would crowd the 2 cores).
 DEMO_ENVIRONMENT = {
     "FRAUDSTREAM_IDLE_CLOSE_SECONDS": "30",
     "FRAUDSTREAM_EXPORT_CRON": "* * * * *",
