@@ -3,11 +3,17 @@
 `AutomationCondition.eager()` only looks at the latest time window; without that part it acts on
 every partition whose upstream changed — backfilled and late windows too. The automation sensor
 emits backfills, so catch-up work over many windows runs as ranges (single-run backfill policy).
+Two conditions are ours (`UpstreamIdle`, `EverMaterialized`): facts about another asset as a
+whole, which Dagster's operands (per partition, through the dependency mapping) cannot state;
+with them the sensor is evaluated in the code location.
 """
 
+from abc import abstractmethod
 from datetime import timedelta
 
 import dagster as dg
+from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView
+from dagster._core.asset_graph_view.entity_subset import EntitySubset
 
 from fraudstream import config
 from pipeline.keys import (
@@ -19,44 +25,11 @@ from pipeline.keys import (
 )
 
 
-class UpstreamIdle(dg.AutomationCondition[dg.AssetKey]):
-    """True while no run or backfill is materializing any partition of ``upstream``.
+class AssetStateCondition(dg.AutomationCondition[dg.AssetKey]):
+    """A fact about another asset as a whole: true for every candidate partition, or for none.
+    Subclasses say what the fact is (``state``, ``holds``)."""
 
-    A run over a range reports its partitions one by one (~15 ms each on SQLite): a tick during
-    that report sees a prefix done and would start the downstream on it, then again on the rest —
-    a catch-up's features in chunks, each chunk's training a full fit. Waiting for the upstream
-    to go quiet turns a catch-up into one run per asset; in steady state it waits for the run of
-    the newest window (seconds)."""
-
-    def __init__(self, upstream: dg.AssetKey) -> None:
-        self.upstream = upstream
-
-    @property
-    def requires_cursor(self) -> bool:
-        return False
-
-    @property
-    def name(self) -> str:
-        return f"{self.upstream.to_user_string()} idle"
-
-    @property
-    def description(self) -> str:
-        return f"no run or backfill is materializing {self.upstream.to_user_string()}"
-
-    async def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
-        view = context.asset_graph_view
-        everything = view.get_full_subset(key=self.upstream)
-        busy = await view.compute_run_in_progress_subset(key=self.upstream, from_subset=everything)
-        if busy.is_empty:
-            busy = await view.compute_backfill_in_progress_subset(
-                key=self.upstream, from_subset=everything
-            )
-        idle = context.candidate_subset if busy.is_empty else context.get_empty_subset()
-        return dg.AutomationResult(context, idle)
-
-
-class EverMaterialized(dg.AutomationCondition[dg.AssetKey]):
-    """True once some partition of ``asset`` has been materialized."""
+    state = ""
 
     def __init__(self, asset: dg.AssetKey) -> None:
         self.asset = asset
@@ -67,20 +40,55 @@ class EverMaterialized(dg.AutomationCondition[dg.AssetKey]):
 
     @property
     def name(self) -> str:
-        return f"{self.asset.to_user_string()} materialized once"
+        return f"{self.asset.to_user_string()} {self.state}"
+
+    @abstractmethod
+    async def holds(self, view: AssetGraphView, everything: EntitySubset) -> bool:
+        """Whether the fact holds; ``everything``: all partitions of the asset."""
+
+    async def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        view = context.asset_graph_view
+        holds = await self.holds(view, view.get_full_subset(key=self.asset))
+        true = context.candidate_subset if holds else context.get_empty_subset()
+        return dg.AutomationResult(context, true)
+
+
+class UpstreamIdle(AssetStateCondition):
+    """True while no run or backfill is materializing any partition of the asset.
+
+    A run over a range reports its partitions one by one (~15 ms each on SQLite): a tick during
+    that report sees a prefix done and would start the downstream on it, then again on the rest —
+    a catch-up's features in chunks, each chunk's training a full fit. Waiting for the upstream
+    to go quiet turns a catch-up into one run per asset; in steady state it waits for the run of
+    the newest window (seconds)."""
+
+    state = "idle"
+
+    @property
+    def description(self) -> str:
+        return f"no run or backfill is materializing {self.asset.to_user_string()}"
+
+    async def holds(self, view: AssetGraphView, everything: EntitySubset) -> bool:
+        running = await view.compute_run_in_progress_subset(key=self.asset, from_subset=everything)
+        if not running.is_empty:
+            return False
+        return (
+            await view.compute_backfill_in_progress_subset(key=self.asset, from_subset=everything)
+        ).is_empty
+
+
+class EverMaterialized(AssetStateCondition):
+    """True once some partition of the asset has been materialized."""
+
+    state = "materialized once"
 
     @property
     def description(self) -> str:
         return f"some partition of {self.asset.to_user_string()} has been materialized"
 
-    async def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
-        view = context.asset_graph_view
-        everything = view.get_full_subset(key=self.asset)
+    async def holds(self, view: AssetGraphView, everything: EntitySubset) -> bool:
         missing = await view.compute_missing_subset(key=self.asset, from_subset=everything)
-        ever = missing.size < everything.size
-        return dg.AutomationResult(
-            context, context.candidate_subset if ever else context.get_empty_subset()
-        )
+        return missing.size < everything.size
 
 
 # A change counts as handled once a run was requested after it, not when any run completes: a

@@ -128,7 +128,7 @@ def _demo(
             publisher.publish(live)
         console.print(live_line(plan, live))
     # Done once every live transaction is scored and every live window is on a model of the
-    # history (a catch-up's first versions learn from a part: their windows are scored again).
+    # history (a version that learned only a part of it would have its windows scored again).
     done = loaded and watch.until(
         lambda p: p.live_scored >= len(live) and 0 < p.live_windows == p.live_windows_settled,
         settings.timeout,
