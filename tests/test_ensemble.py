@@ -44,3 +44,9 @@ def test_agreement_rate_counts_unanimous_rows() -> None:
 def test_a_vector_is_refused() -> None:
     with pytest.raises(ValueError, match="matrix"):
         decide(np.array([0.1, 0.2]), DEFAULT)
+
+
+def test_each_models_vote_is_kept_beside_their_count() -> None:
+    decision = decide(np.array([[0.5, 0.49, 0.9], [0.1, 0.2, 0.3]]), DEFAULT)
+    assert decision.votes.tolist() == [[True, False, True], [False, False, False]]
+    assert decision.fraud_votes.tolist() == [2, 0]

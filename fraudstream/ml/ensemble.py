@@ -18,10 +18,11 @@ class EnsembleThresholds:
 
 @dataclass(frozen=True)
 class EnsembleDecision:
-    """Per transaction: votes for fraud (0 to ``models``), majority verdict, mean probability,
-    review flag."""
+    """Per transaction: each model's vote (``votes``, ``(n, models)``), votes for fraud (0 to
+    ``models``), majority verdict, mean probability, review flag."""
 
     models: int
+    votes: np.ndarray
     fraud_votes: np.ndarray
     is_fraud: np.ndarray
     confidence: np.ndarray
@@ -39,7 +40,8 @@ class EnsembleDecision:
 def decide(probabilities: np.ndarray, thresholds: EnsembleThresholds) -> EnsembleDecision:
     """Combine an ``(n, models)`` matrix of fraud probabilities.
 
-    ``is_fraud``: at least ``majority`` models vote fraud (probability >= ``vote``);
+    ``votes``: a model votes fraud at probability >= ``vote``; ``is_fraud``: at least
+    ``majority`` models vote fraud;
     ``confidence``: the mean probability; ``flagged``: confidence above ``flag_confidence`` or
     every model voting fraud.
     """
@@ -47,12 +49,14 @@ def decide(probabilities: np.ndarray, thresholds: EnsembleThresholds) -> Ensembl
     if probabilities.ndim != 2:
         raise ValueError(f"expected an (n, models) matrix, got shape {probabilities.shape}")
     models = probabilities.shape[1]
-    votes = (probabilities >= thresholds.vote).sum(axis=1)
+    votes = probabilities >= thresholds.vote
+    fraud_votes = votes.sum(axis=1)
     confidence = probabilities.mean(axis=1)
     return EnsembleDecision(
         models=models,
-        fraud_votes=votes,
-        is_fraud=votes >= thresholds.majority,
+        votes=votes,
+        fraud_votes=fraud_votes,
+        is_fraud=fraud_votes >= thresholds.majority,
         confidence=confidence,
-        flagged=(confidence > thresholds.flag_confidence) | (votes == models),
+        flagged=(confidence > thresholds.flag_confidence) | (fraud_votes == models),
     )

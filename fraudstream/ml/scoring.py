@@ -118,7 +118,7 @@ def _score_windows(
     rows = store.collection(TRANSACTION_FEATURES).find(
         {"partition_key": {"$in": keys}}, dict.fromkeys(columns, 1), batch_size=SCORE_BATCH
     )
-    write = partial(_write, store, version=version, thresholds=thresholds)
+    write = partial(_write, store, version=version)
     # Writes of one batch overlap the read and prediction of the next.
     with BackgroundWriter(write, depth=1) as writer:
         for chunk in batches(rows, SCORE_BATCH):
@@ -220,13 +220,12 @@ def _write(
     scored: tuple[pd.DataFrame, np.ndarray, EnsembleDecision],
     *,
     version: int,
-    thresholds: EnsembleThresholds,
 ) -> None:
     """Insert a batch's predictions, results and flagged copies (``scored``: the rows' ids,
     windows and details, each model's probability, the ensemble's decision)."""
     rows, probabilities, decision = scored
     now = datetime.now(UTC)
-    votes = probabilities >= thresholds.vote
+    votes = decision.votes
     ids = rows["_id"].tolist()
     keys = rows["partition_key"].tolist()
     columns = [probabilities[:, m].tolist() for m in range(len(MODEL_NAMES))]

@@ -221,10 +221,9 @@ def _fit(base: FraudModels, rows: pd.DataFrame, columns: list[str], full: bool) 
 def holdout_scores(models: FraudModels, holdout: pd.DataFrame, columns: list[str]) -> HoldoutScores:
     """Each model's probability and the ensemble's mean probability on the evaluation rows."""
     probabilities = models.predict_proba(_x(holdout, columns))
-    thresholds = EnsembleThresholds()
-    decision = decide(probabilities, thresholds)
+    decision = decide(probabilities, EnsembleThresholds())
     scores = {name: probabilities[:, i] for i, name in enumerate(MODEL_NAMES)}
-    votes = {name: probabilities[:, i] >= thresholds.vote for i, name in enumerate(MODEL_NAMES)}
+    votes = {name: decision.votes[:, i] for i, name in enumerate(MODEL_NAMES)}
     return HoldoutScores(
         _y(holdout),
         scores | {"ensemble": decision.confidence},
