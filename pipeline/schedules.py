@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from pipeline.keys import FRAUD_MODELS
+from pipeline.keys import FRAUD_MODELS, TRANSACTION_FEATURES, TRANSACTIONS
 from pipeline.partitions import hourly_partitions
+from pipeline.runs import UNFINISHED
 
 HOUR = timedelta(hours=1)
 
@@ -29,9 +30,10 @@ full_retrain_job = dg.define_asset_job(
 
 HOURLY_TRAINING_SCHEDULE_DESCRIPTION = (
     "At :15 each hour, trains the hour that just closed unless automation already did (it "
-    "does as soon as the hour's six windows have features); ensures the hourly update happens "
-    "even with the automation sensor off. Off: no scheduled training; automation still "
-    "trains."
+    "does as soon as the hour's six windows have features) or a run is still ingesting or "
+    "computing features (a catch-up: a version of the hour would learn part of it, and cover "
+    "the hour for the automation's); ensures the hourly update happens even with the "
+    "automation sensor off. Off: no scheduled training; automation still trains."
 )
 
 
@@ -54,7 +56,20 @@ def hourly_training_schedule(
     )
     if trained.records:
         return dg.SkipReason(f"hour {hour} is already trained (by automation)")
+    busy = _catching_up(context.instance)
+    if busy:
+        return dg.SkipReason(f"{busy}: training waits for it (the next hour's tick trains)")
     return dg.RunRequest(run_key=f"hourly-training:{hour}", partition_key=hour)
+
+
+def _catching_up(instance: dg.DagsterInstance) -> str | None:
+    """An unfinished run that ingests transactions or computes their features, if any."""
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED), limit=100):
+        busy = (run.asset_selection or frozenset()) & {TRANSACTIONS, TRANSACTION_FEATURES}
+        if busy:
+            names = ", ".join(sorted(key.to_user_string() for key in busy))
+            return f"run {run.run_id[:8]} is materializing {names}"
+    return None
 
 
 DAILY_FULL_RETRAIN_SCHEDULE_DESCRIPTION = (

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+from dagster._core.utils import make_new_run_id
 
 from definitions import defs
 from fraudstream.config import StackRecord
@@ -14,6 +16,7 @@ from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.simulator.label_feed import append_labels
 from pipeline.assets.labels import labels as labels_asset
 from pipeline.assets.models import fraud_models
+from pipeline.keys import TRANSACTION_FEATURES
 from pipeline.resources import LabelApiResource, MongoResource
 from pipeline.schedules import daily_full_retrain_schedule, hourly_training_schedule
 from pipeline.sensors.kafka_lag import kafka_lag_sensor
@@ -143,6 +146,23 @@ def check_the_schedule(instance: dg.DagsterInstance) -> None:
         dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
     )
     assert "already trained" in skipped.skip_message
+
+
+def test_the_hourly_schedule_waits_while_features_are_computed() -> None:
+    with dg.instance_for_test() as instance:
+        instance.add_run(
+            DagsterRun(
+                job_name="__ASSET_JOB",
+                run_id=make_new_run_id(),
+                status=DagsterRunStatus.STARTED,
+                asset_selection=frozenset({TRANSACTION_FEATURES}),
+            )
+        )
+        when = datetime(2026, 11, 23, 10, 15, tzinfo=UTC)
+        skipped = hourly_training_schedule(
+            dg.build_schedule_context(instance=instance, scheduled_execution_time=when)
+        )
+        assert "is materializing transaction_features" in skipped.skip_message
 
 
 def test_the_daily_full_retrain_covers_the_hour_that_just_closed() -> None:
