@@ -1,13 +1,16 @@
 """Excel export: sheets split at the row limit, a day's collections streamed from real MongoDB
 in hour parts, a refresh writing only the hours that changed."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from openpyxl import load_workbook
 
-from fraudstream.reporting.excel_export import export_day, write_workbook
+from fraudstream.reporting.excel_export import MANIFEST, export_day, write_workbook
+from fraudstream.store.collections import ENSEMBLE_RESULTS
 from fraudstream.store.mongo import MongoStore
+from fraudstream.tooling.demo_watch import workbooks_current
 from fraudstream.windows import TimeRange, partition_key
 
 DAY = datetime(2026, 11, 10, tzinfo=UTC)
@@ -134,3 +137,24 @@ def test_a_refresh_writes_only_the_hours_that_changed(tmp_path: Path, store: Mon
     )
     gone = export_day(store, directory, day)
     assert "hour-06" not in gone.parts and not (directory / "hour-06").exists()
+
+
+def test_the_demo_knows_when_a_days_workbooks_hold_every_score(
+    store: MongoStore, tmp_path: Path
+) -> None:
+    day = tmp_path / "2026-12-02"
+    day.mkdir()
+    store.collection(ENSEMBLE_RESULTS).insert_many(
+        [
+            {"_id": "a", "partition_key": "2026-12-02-10:00"},
+            {"_id": "b", "partition_key": "2026-12-02-23:50"},
+            {"_id": "c", "partition_key": "2026-12-03-00:00"},  # the next day's
+        ]
+    )
+    assert not workbooks_current(store, day)  # nothing exported yet
+    manifest = {"hour-10": {"rows": {ENSEMBLE_RESULTS: 1}}}
+    (day / MANIFEST).write_text(json.dumps(manifest))
+    assert not workbooks_current(store, day)  # the export before the last window was scored
+    manifest["hour-23"] = {"rows": {ENSEMBLE_RESULTS: 1}}
+    (day / MANIFEST).write_text(json.dumps(manifest))
+    assert workbooks_current(store, day)
