@@ -7,7 +7,7 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from fraudstream.reporting.excel_export import MANIFEST, export_day, write_workbook
+from fraudstream.reporting.excel_export import MANIFEST, SHEETS, export_day, write_workbook
 from fraudstream.store.collections import ENSEMBLE_RESULTS
 from fraudstream.store.mongo import MongoStore
 from fraudstream.tooling.demo_watch import workbooks_current
@@ -152,9 +152,10 @@ def test_the_demo_knows_when_a_days_workbooks_hold_every_score(
         ]
     )
     assert not workbooks_current(store, day)  # nothing exported yet
-    manifest = {"hour-10": {"rows": {ENSEMBLE_RESULTS: 1}}}
+    part = {"rows": {sheet.name: 1 for sheet in SHEETS}}  # one row in each workbook
+    manifest = {"hour-10": part}
     (day / MANIFEST).write_text(json.dumps(manifest))
     assert not workbooks_current(store, day)  # the export before the last window was scored
-    manifest["hour-23"] = {"rows": {ENSEMBLE_RESULTS: 1}}
+    manifest["hour-23"] = part
     (day / MANIFEST).write_text(json.dumps(manifest))
     assert workbooks_current(store, day)

@@ -142,7 +142,7 @@ def export_day(
     _write_manifest(directory, manifest)
     export = DayExport(
         directory,
-        {sheet.name: sum(m["rows"][sheet.name] for m in manifest.values()) for sheet in SHEETS},
+        exported_rows(manifest),
         sorted(manifest),
         written,
         sorted({v for m in manifest.values() for v in m["versions"]}),
@@ -209,6 +209,11 @@ def read_manifest(directory: Path) -> dict[str, dict[str, Any]]:
         return json.loads((directory / MANIFEST).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}  # no parts recorded: every hour is written
+
+
+def exported_rows(manifest: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """The rows each workbook holds over the day's hour parts (``read_manifest``)."""
+    return {sheet.name: sum(m["rows"][sheet.name] for m in manifest.values()) for sheet in SHEETS}
 
 
 def _write_manifest(directory: Path, manifest: dict[str, dict[str, Any]]) -> None:

@@ -33,7 +33,7 @@ from fraudstream.ingest.kafka_source import (
 from fraudstream.ml.metrics import alert_metrics, ranking_metrics
 from fraudstream.ml.registry import ModelRegistry
 from fraudstream.ml.rescoring import RescoringPolicy, VersionSummary, stale_windows
-from fraudstream.reporting.excel_export import read_manifest
+from fraudstream.reporting.excel_export import exported_rows, read_manifest
 from fraudstream.store import MongoStore
 from fraudstream.store.collections import (
     ENSEMBLE_RESULTS,
@@ -44,7 +44,7 @@ from fraudstream.store.collections import (
 )
 from fraudstream.tooling.stack.dagster_api import DagsterApi, DagsterApiError
 from fraudstream.tooling.terminal import console
-from fraudstream.windows import WINDOW, TimeRange
+from fraudstream.windows import WINDOW, TimeRange, parse_utc
 
 SCENARIOS = {1: "amount above 220", 2: "compromised terminal", 3: "stolen card"}
 
@@ -333,12 +333,10 @@ def workbooks_current(store: MongoStore, directory: Path) -> bool:
     """Whether the day's workbooks (``directory`` is named by the day) hold every ensemble
     result stored for the day's windows."""
     parts = read_manifest(directory)
-    exported = sum(part["rows"].get(ENSEMBLE_RESULTS, 0) for part in parts.values())
-    day = directory.name  # partition keys of its windows: <day>-HH:MM
-    stored = store.collection(ENSEMBLE_RESULTS).count_documents(
-        {"partition_key": {"$gt": f"{day}-", "$lt": f"{day}."}}
-    )
-    return bool(parts) and exported == stored
+    start = parse_utc(directory.name)
+    day = TimeRange(start, start + timedelta(days=1))
+    stored = store.collection(ENSEMBLE_RESULTS).count_documents({"partition_key": day.key_range()})
+    return bool(parts) and exported_rows(parts)[ENSEMBLE_RESULTS] == stored
 
 
 def workbook_line(directory: Path) -> str:
@@ -346,9 +344,7 @@ def workbook_line(directory: Path) -> str:
     parts = read_manifest(directory)
     if not parts:
         return "no hour parts yet"
-    rows: Counter[str] = Counter()
-    for part in parts.values():
-        rows.update(part["rows"])
+    rows = exported_rows(parts)
     return (
         f"{len(parts)} hour parts (hour-HH/): {rows['flagged_transactions']:,} flagged "
         f"transactions to review, {rows['transactions']:,} transactions, "
