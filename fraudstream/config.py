@@ -91,6 +91,18 @@ def ingest_workers() -> int:
     return int(raw)
 
 
+def automation_interval_seconds() -> int:
+    """How often the automation sensor evaluates the conditions
+    (``FRAUDSTREAM_AUTOMATION_INTERVAL_SECONDS``, default 15; Dagster's sensor loop is 5 s)."""
+    raw = env("AUTOMATION_INTERVAL_SECONDS", "15")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(
+            f"FRAUDSTREAM_AUTOMATION_INTERVAL_SECONDS={raw!r} must be a whole number of seconds "
+            ">= 1"
+        )
+    return int(raw)
+
+
 def spark_master() -> str:
     """Spark master URL (``FRAUDSTREAM_SPARK_MASTER``): local threads by default, or spark://."""
     return env("SPARK_MASTER", "local[*]")

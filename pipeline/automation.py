@@ -3,9 +3,10 @@
 `AutomationCondition.eager()` only looks at the latest time window; without that part it acts on
 every partition whose upstream changed — backfilled and late windows too. The automation sensor
 emits backfills, so catch-up work over many windows runs as ranges (single-run backfill policy).
-Two conditions are ours (`UpstreamIdle`, `EverMaterialized`): facts about another asset as a
-whole, which Dagster's operands (per partition, through the dependency mapping) cannot state;
-with them the sensor is evaluated in the code location.
+Three conditions are ours: `UpstreamIdle` and `EverMaterialized`, facts about another asset as a
+whole, which Dagster's operands (per partition, through the dependency mapping) cannot state, and
+`BackfillUnlaunched`, Dagster's backfill-in-progress without the wait for the backfill daemon to
+mark a finished run done; with them the sensor is evaluated in the code location.
 """
 
 from abc import abstractmethod
@@ -22,6 +23,55 @@ from pipeline.keys import (
     LABELS,
     TRANSACTION_FEATURES,
     TRANSACTIONS,
+)
+
+
+def unlaunched_subset(view: AssetGraphView, key: dg.AssetKey) -> EntitySubset:
+    """Partitions of ``key`` that an active backfill targets and has launched no run for yet.
+
+    The daemon writes a run's planned partitions before it records them as requested: a
+    partition of a backfill is always unlaunched, in a run, or done."""
+    unlaunched = view.get_empty_subset(key=key)
+    for backfill in view.get_inner_queryer_for_back_compat().get_active_backfill_datas():
+        waiting = (
+            backfill.target_subset
+            - backfill.requested_subset
+            - backfill.failed_and_downstream_subset
+        )
+        unlaunched = unlaunched.compute_union(
+            view.get_entity_subset_from_asset_graph_subset(waiting, key)
+        )
+    return unlaunched
+
+
+class BackfillUnlaunched(dg.AutomationCondition[dg.AssetKey]):
+    """True for the partitions an active backfill targets and has launched no run for yet.
+
+    With ``run_in_progress()``, what Dagster's ``in_progress()`` means for a dependency, less
+    the wait for the backfill daemon to mark a finished run's partitions done (its next 30-s
+    cycle, at every step of a catch-up)."""
+
+    @property
+    def requires_cursor(self) -> bool:
+        return False
+
+    @property
+    def name(self) -> str:
+        return "waiting in a backfill"
+
+    async def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
+        unlaunched = unlaunched_subset(context.asset_graph_view, context.key)
+        return dg.AutomationResult(
+            context, context.candidate_subset.compute_intersection(unlaunched)
+        )
+
+
+# A dependency partition some run is materializing or a backfill will.
+in_flight = (dg.AutomationCondition.run_in_progress() | BackfillUnlaunched()).with_label(
+    "running or waiting in a backfill"
+)
+any_deps_in_flight = dg.AutomationCondition.any_deps_match(in_flight).with_label(
+    "any deps running or waiting in a backfill"
 )
 
 
@@ -54,27 +104,31 @@ class AssetStateCondition(dg.AutomationCondition[dg.AssetKey]):
 
 
 class UpstreamIdle(AssetStateCondition):
-    """True while no run or backfill is materializing any partition of the asset.
+    """True while no run is materializing any partition of the asset and no backfill has
+    partitions of it still to launch.
 
     A run over a range reports its partitions one by one (~15 ms each on SQLite): a tick during
     that report sees a prefix done and would start the downstream on it, then again on the rest —
     a catch-up's features in chunks, each chunk's training a full fit. Waiting for the upstream
     to go quiet turns a catch-up into one run per asset; in steady state it waits for the run of
-    the newest window (seconds)."""
+    the newest window (seconds). A backfill whose runs have all been launched counts through
+    those runs: Dagster marks its partitions done only on the backfill daemon's next 30-s cycle,
+    which a catch-up would otherwise wait for at every step."""
 
     state = "idle"
 
     @property
     def description(self) -> str:
-        return f"no run or backfill is materializing {self.asset.to_user_string()}"
+        return (
+            f"no run is materializing {self.asset.to_user_string()} and no backfill has "
+            "partitions of it still to launch"
+        )
 
     async def holds(self, view: AssetGraphView, everything: EntitySubset) -> bool:
         running = await view.compute_run_in_progress_subset(key=self.asset, from_subset=everything)
         if not running.is_empty:
             return False
-        return (
-            await view.compute_backfill_in_progress_subset(key=self.asset, from_subset=everything)
-        ).is_empty
+        return unlaunched_subset(view, self.asset).is_empty
 
 
 class EverMaterialized(AssetStateCondition):
@@ -107,7 +161,7 @@ every_window = (
         handled
     )
     & ~dg.AutomationCondition.any_deps_missing()
-    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~any_deps_in_flight
     & ~dg.AutomationCondition.in_progress()
 ).with_label("every window")
 
@@ -149,7 +203,7 @@ missing_retried = (
     )
     & ~dg.AutomationCondition.execution_failed()
     & ~dg.AutomationCondition.any_deps_missing().ignore(models)
-    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~any_deps_in_flight
     & ~dg.AutomationCondition.in_progress()
 ).with_label("unscored for want of a model: retried")
 # Before the first training run there is nothing to score with: a catch-up's windows are not
@@ -165,7 +219,7 @@ def refreshed_per_tick(cron: str) -> dg.AutomationCondition:
     return (
         dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).since(handled)
         & dg.AutomationCondition.cron_tick_passed(cron).since_last_handled()
-        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~any_deps_in_flight
         & ~dg.AutomationCondition.in_progress()
     )
 
@@ -197,8 +251,9 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     emit_backfills=True,
     # Evaluated in the code location, not the daemon: `UpstreamIdle` is Python of ours.
     use_user_code_server=True,
-    minimum_interval_seconds=15,
-    description="Evaluates the assets' automation conditions every 15 s and launches what they "
-    "ask for as backfills (ranges of windows run as one run). Off: nothing downstream of ingestion "
-    "runs by itself; on again: catches up every partition whose upstream changed meanwhile.",
+    minimum_interval_seconds=config.automation_interval_seconds(),
+    description="Evaluates the assets' automation conditions (every 15 s by default) and "
+    "launches what they ask for as backfills (ranges of windows run as one run). Off: nothing "
+    "downstream of ingestion runs by itself; on again: catches up every partition whose "
+    "upstream changed meanwhile.",
 )

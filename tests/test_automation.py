@@ -4,16 +4,22 @@ materializations the test reports (no runs, no services)."""
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+from dagster._core.definitions.events import AssetKeyPartitionKey
 from dagster._core.events import (
     AssetMaterializationPlannedData,
     DagsterEvent,
     DagsterEventType,
     StepMaterializationData,
 )
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from dagster._core.utils import make_new_run_id
 
 from definitions import defs
+from fraudstream import config
+from pipeline.automation import automation_sensor
 from pipeline.partitions import ten_minute_partitions
 
 HOUR = datetime(2026, 1, 1, 11, tzinfo=UTC)
@@ -212,6 +218,56 @@ def test_training_waits_until_no_features_run_is_reporting() -> None:
     assert ticks.requested(HOUR + timedelta(hours=2, seconds=30)) == hours
 
 
+def add_features_backfill(instance: dg.DagsterInstance, windows: list[str]) -> PartitionBackfill:
+    """A backfill of these windows' features as automation requests it: nothing launched yet."""
+    graph = defs.resolve_asset_graph()
+    features = dg.AssetKey("transaction_features")
+    backfill = PartitionBackfill.from_asset_graph_subset(
+        backfill_id="features",
+        backfill_timestamp=HOUR.timestamp(),
+        tags={},
+        dynamic_partitions_store=instance,
+        asset_graph_subset=AssetGraphSubset.from_asset_partition_set(
+            {AssetKeyPartitionKey(features, window) for window in windows}, graph
+        ),
+        title=None,
+        description=None,
+        run_config=None,
+    )
+    instance.add_backfill(backfill)
+    return backfill
+
+
+def test_training_follows_a_features_backfill_once_its_run_is_done() -> None:
+    """The backfill daemon marks a backfill's partitions done on its next 30-s cycle only:
+    training waits for the backfill's run, not for that bookkeeping."""
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance, dg.AssetKey("fraud_models"))
+    assert ticks.requested(HOUR + timedelta(hours=2)) == set()
+    windows = [window_key(HOUR + timedelta(minutes=10 * i)) for i in range(12)]
+    report(instance, "transactions", *windows)
+    report(instance, "transaction_features", *windows[:6])  # an earlier run's, before the backfill
+    backfill = add_features_backfill(instance, windows)
+    # Requested, not launched: its run is still to come.
+    assert ticks.requested(HOUR + timedelta(hours=2, seconds=15)) == set()
+    data = backfill.get_asset_backfill_data(defs.resolve_asset_graph())
+    instance.update_backfill(
+        backfill.with_asset_backfill_data(
+            data.replace_requested_subset(data.target_subset),
+            dynamic_partitions_store=instance,
+            asset_graph=defs.resolve_asset_graph(),
+        )
+    )
+    features = RangeRun(instance, "transaction_features", windows)
+    assert ticks.requested(HOUR + timedelta(hours=2, seconds=30)) == set()  # launched, running
+    features.reported(*windows)
+    features.finished()
+    # The backfill is still "requested" in Dagster's records; its run is done.
+    assert instance.get_backfill("features").status == BulkActionStatus.REQUESTED
+    hours = {"2026-01-01-11:00", "2026-01-01-12:00"}
+    assert ticks.requested(HOUR + timedelta(hours=2, seconds=45)) == hours
+
+
 def test_a_days_workbooks_wait_until_a_window_of_the_day_is_scored() -> None:
     instance = dg.DagsterInstance.ephemeral()
     ticks = Ticks(instance, dg.AssetKey("excel_export"))
@@ -232,3 +288,13 @@ def test_automation_writes_the_workbooks_of_the_last_week_only() -> None:
         report(instance, "transactions", window_key(day))
         report(instance, SCORING.path[0], window_key(day))
     assert ticks.requested(now + timedelta(hours=1, minutes=1)) == {"2026-01-10"}
+
+
+def test_the_automation_interval_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FRAUDSTREAM_AUTOMATION_INTERVAL_SECONDS", raising=False)
+    assert automation_sensor.minimum_interval_seconds == config.automation_interval_seconds() == 15
+    monkeypatch.setenv("FRAUDSTREAM_AUTOMATION_INTERVAL_SECONDS", "5")
+    assert config.automation_interval_seconds() == 5
+    monkeypatch.setenv("FRAUDSTREAM_AUTOMATION_INTERVAL_SECONDS", "0")
+    with pytest.raises(ValueError, match="whole number of seconds"):
+        config.automation_interval_seconds()

@@ -50,8 +50,10 @@ from fraudstream.windows import window_start
 # live hours at once, so its last window may close 30 s after the topic goes quiet (not after
 # the 5-minute allowed lateness), the day's workbooks refresh every minute and the quality
 # reports every 5 (not hourly) so that they appear while you watch (a quality refresh is a run
-# per day of the last week: every minute, they would crowd the 2 cores).
+# per day of the last week: every minute, they would crowd the 2 cores), and the automation
+# evaluates every 5 s (not 15: each step of the catch-up waits for a tick).
 DEMO_ENVIRONMENT = {
+    "FRAUDSTREAM_AUTOMATION_INTERVAL_SECONDS": "5",
     "FRAUDSTREAM_IDLE_CLOSE_SECONDS": "30",
     "FRAUDSTREAM_EXPORT_CRON": "* * * * *",
     "FRAUDSTREAM_QUALITY_REPORT_CRON": "*/5 * * * *",
