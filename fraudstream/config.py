@@ -91,6 +91,21 @@ def ingest_workers() -> int:
     return int(raw)
 
 
+def feedback_delay() -> timedelta:
+    """How long after a transaction its fraud label may take to be reported
+    (``FRAUDSTREAM_FEEDBACK_DELAY_DAYS``, default 7, the handbook's): terminal risk counts a fraud
+    that long after it happened, and only if its label came within it. Set it to the delay your
+    labels really arrive within: a longer one hides recent compromises, a shorter one misses
+    labels. Stored features record it (``feature_version``); after a change, backfill
+    ``transaction_features`` before the next full fit."""
+    raw = env("FEEDBACK_DELAY_DAYS", "7")
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(
+            f"FRAUDSTREAM_FEEDBACK_DELAY_DAYS={raw!r} must be a whole number of days >= 1"
+        )
+    return timedelta(days=int(raw))
+
+
 def automation_interval_seconds() -> int:
     """How often the automation sensor evaluates the conditions
     (``FRAUDSTREAM_AUTOMATION_INTERVAL_SECONDS``, default 15; Dagster's sensor loop is 5 s)."""

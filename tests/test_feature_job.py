@@ -97,3 +97,29 @@ def test_a_range_without_transactions_runs_no_task(
         spark, MongoSource.from_settings(stack.mongo_uri, database), RANGE, RANGE.end
     )
     assert (run.tasks, run.written) == (0, 0)
+
+
+def test_the_feedback_delay_is_a_setting_the_stored_features_record(
+    stack: StackRecord,
+    database: str,
+    store: MongoStore,
+    history: pd.DataFrame,
+    spark: SparkSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = MongoSource.from_settings(stack.mongo_uri, database)
+    handbook = compute_features(spark, source, RANGE, RANGE.end)
+    assert handbook.version == "handbook-v1"
+    handbook_risk = stored_features(store)["terminal_id_risk_7day_window"]
+    monkeypatch.setenv("FRAUDSTREAM_FEEDBACK_DELAY_DAYS", "2")
+    job = FeatureJob()
+    assert (job.lookback.delay, job.lookback.terminal) == (timedelta(days=2), timedelta(days=32))
+    shorter = compute_features(spark, source, RANGE, RANGE.end, job)
+    assert shorter.version == "handbook-v1-delay-2d" and shorter.written == handbook.written
+    versions = store.collection("transaction_features").distinct("feature_version")
+    assert versions == ["handbook-v1-delay-2d"]
+    # Labels come 1-10 days after their fraud: with 2 days, fewer count, each one sooner.
+    assert not stored_features(store)["terminal_id_risk_7day_window"].equals(handbook_risk)
+    monkeypatch.setenv("FRAUDSTREAM_FEEDBACK_DELAY_DAYS", "a week")
+    with pytest.raises(ValueError, match="whole number of days"):
+        FeatureJob()

@@ -119,6 +119,22 @@ def test_terminal_risk_looks_only_at_the_days_before_the_feedback_delay(
     assert rows["elsewhere"]["terminal_id_nb_tx_30day_window"] == 0
 
 
+def test_a_shorter_feedback_delay_counts_a_known_fraud_sooner(spark: SparkSession) -> None:
+    history = frame(
+        spark,
+        [
+            ("fraud-day0", MONDAY, "c1", "T", 1.0, 1),
+            ("day3.5", MONDAY + timedelta(days=3, hours=12), "c2", "T", 1.0, 0),
+        ],
+    )
+    at = MONDAY + timedelta(days=3)
+    handbook = by_id(transaction_features(history, at, at + timedelta(days=1)))["day3.5"]
+    three_days = by_id(transaction_features(history, at, at + timedelta(days=1), delay=3))
+    assert handbook["terminal_id_risk_7day_window"] == 0.0  # not 7 days old yet
+    assert three_days["day3.5"]["terminal_id_nb_tx_1day_window"] == 1
+    assert three_days["day3.5"]["terminal_id_risk_1day_window"] == 1.0
+
+
 def test_features_are_returned_for_the_range_only_with_every_column(spark: SparkSession) -> None:
     history = frame(
         spark,

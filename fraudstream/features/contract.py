@@ -1,5 +1,5 @@
 """The feature contract between the feature job and the models: which columns a transaction's
-features hold, over which windows, and how long a label takes to be known.
+features hold, over which windows, and how long a label takes to be known by default.
 
 The Spark job (``features.spark``) computes exactly these columns; the models (``fraudstream.ml``)
 train and score on them in this order.
@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 WINDOW_DAYS = (1, 7, 30)  # customer spend and terminal risk windows
-DELAY_DAYS = 7  # feedback delay: a fraud counts for a terminal's risk this long after it happened
+# The handbook's feedback delay: a fraud counts for a terminal's risk this long after it happened
+# (a deployment sets its own: ``config.feedback_delay``).
+DELAY_DAYS = 7
 
 FEATURE_COLUMNS = [
     "tx_amount",

@@ -1,8 +1,9 @@
 """What a feature task reads from MongoDB, and how it writes its result.
 
 A task reads a slice (``ReadSlice``) of ``transactions``: every row of a time range (a scan), or
-the rows of a short range plus the customers' 30 and the terminals' 37 days of history through the
-``(customer_id, tx_datetime)`` and ``(terminal_id, tx_datetime)`` indexes (a lookup). Either way
+the rows of a short range plus the customers' 30 and the terminals' 30 + feedback delay (37 by
+default) days of history through the ``(customer_id, tx_datetime)`` and
+``(terminal_id, tx_datetime)`` indexes (a lookup). Either way
 each row read carries ``fraud_known`` from one label lookup. Writes insert first and update only
 the rows already stored.
 """
@@ -16,19 +17,27 @@ from typing import Any
 
 import pandas as pd
 
+from fraudstream.features.contract import DELAY_DAYS
 from fraudstream.store import UpdateOne
 from fraudstream.store.collections import LABELS, TRANSACTION_FEATURES, TRANSACTIONS
 from fraudstream.store.mongo import MongoStore
 from fraudstream.store.stamps import stamped_write
 from fraudstream.windows import PARTITION_KEY_FORMAT, WINDOW, TimeRange
 
-FEATURE_VERSION = "handbook-v1"
+FEATURE_VERSION = "handbook-v1"  # with the handbook's 7-day feedback delay
 HISTORY_FIELDS = {"_id": 1, "tx_datetime": 1, "customer_id": 1, "terminal_id": 1, "tx_amount": 1}
 HISTORY_SCHEMA = (
     "transaction_id string, tx_datetime timestamp, customer_id string, terminal_id string, "
     "tx_amount double, fraud_known int"
 )
 WRITE_BATCH = 10_000
+
+
+def feature_version(delay: timedelta) -> str:
+    """What stored features were computed by: the definitions and the feedback delay."""
+    if delay == timedelta(days=DELAY_DAYS):
+        return FEATURE_VERSION
+    return f"{FEATURE_VERSION}-delay-{delay.days}d"
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,9 @@ def _with_history(
     return list(rows.values())
 
 
-def write_features(store: MongoStore, features: pd.DataFrame, computed_at: datetime) -> int:
+def write_features(
+    store: MongoStore, features: pd.DataFrame, computed_at: datetime, version: str = FEATURE_VERSION
+) -> int:
     """Store the feature documents of these transactions (idempotent); returns the count.
     New ones are inserted; a transaction already stored is updated and keeps its
     ``first_computed_at`` (MongoDB's clock, read under a write lease just before the insert):
@@ -106,7 +117,9 @@ def write_features(store: MongoStore, features: pd.DataFrame, computed_at: datet
     written = 0
     for start in range(0, len(features), WRITE_BATCH):
         chunk = features.iloc[start : start + WRITE_BATCH]
-        documents = [_feature_document(doc, computed_at) for doc in chunk.to_dict("records")]
+        documents = [
+            _feature_document(doc, computed_at, version) for doc in chunk.to_dict("records")
+        ]
         _insert_or_update(store, documents)
         written += len(documents)
     return written
@@ -131,12 +144,12 @@ def _insert_or_update(store: MongoStore, documents: list[dict[str, Any]]) -> Non
         )
 
 
-def _feature_document(row: dict[str, Any], computed_at: datetime) -> dict[str, Any]:
+def _feature_document(row: dict[str, Any], computed_at: datetime, version: str) -> dict[str, Any]:
     return {
         "_id": row["transaction_id"],
         **row,
         "tx_datetime": row["tx_datetime"].to_pydatetime(),
-        "feature_version": FEATURE_VERSION,
+        "feature_version": version,
         "computed_at": computed_at,
     }
 

@@ -27,11 +27,13 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from fraudstream.features.contract import DELAY_DAYS, WINDOW_DAYS, lookback_days
+from fraudstream import config
+from fraudstream.features.contract import WINDOW_DAYS, lookback_days
 from fraudstream.features.history import (
     HISTORY_SCHEMA,
     Lookback,
     ReadSlice,
+    feature_version,
     read_slice,
     write_features,
 )
@@ -50,12 +52,15 @@ class FeatureJob:
     lookup_rows_per_task: int = 2_500  # range rows a lookup task expands (~37 history rows each)
     max_tasks: int = 64
     scan_from: timedelta = timedelta(days=1)  # ranges at least this long are scanned
-    lookback: Lookback = field(
-        default_factory=lambda: Lookback(
-            customer=timedelta(days=max(WINDOW_DAYS)),
-            terminal=timedelta(days=lookback_days()),
-            delay=timedelta(days=DELAY_DAYS),
-        )
+    lookback: Lookback = field(default_factory=lambda: lookback_for(config.feedback_delay()))
+
+
+def lookback_for(delay: timedelta) -> Lookback:
+    """The history a row's features need with this feedback delay."""
+    return Lookback(
+        customer=timedelta(days=max(WINDOW_DAYS)),
+        terminal=timedelta(days=lookback_days(delay=delay.days)),
+        delay=delay,
     )
 
 
@@ -68,6 +73,7 @@ class FeatureRun:
     rows_read: int  # documents read from `transactions` by all tasks (duplicates included)
     frauds_known: int  # history rows whose fraud label the terminal features may use
     written: int  # feature documents written (the range's transactions)
+    version: str  # the stored documents' feature_version (definitions and feedback delay)
 
 
 def compute_features(
@@ -79,9 +85,11 @@ def compute_features(
 ) -> FeatureRun:
     """Compute and store the features of the range's transactions (idempotent)."""
     job = job or FeatureJob()
+    delay = job.lookback.delay
+    version = feature_version(delay)
     slices = plan_slices(source, time_range, job)
     if not slices:
-        return FeatureRun("none", 0, 0, 0, 0)
+        return FeatureRun("none", 0, 0, 0, 0, version)
     mode = "lookup" if slices[0].expand else "scan"
     history = _read(spark, source, slices, job.lookback)
     if mode == "lookup":  # tasks share entities: a row read twice is computed once
@@ -90,12 +98,12 @@ def compute_features(
     try:
         counts = history.agg(F.count(F.lit(1)), F.sum("fraud_known")).first()
         rows_read, frauds_known = int(counts[0]), int(counts[1] or 0)
-        features = transaction_features(history, time_range.start, time_range.end)
-        written = features.mapInPandas(_writer(source, computed_at), "written long")
+        features = transaction_features(history, time_range.start, time_range.end, delay.days)
+        written = features.mapInPandas(_writer(source, computed_at, version), "written long")
         total = written.agg(F.sum("written")).first()[0]
     finally:
         history.unpersist()
-    return FeatureRun(mode, len(slices), rows_read, frauds_known, int(total or 0))
+    return FeatureRun(mode, len(slices), rows_read, frauds_known, int(total or 0), version)
 
 
 def plan_slices(source: MongoSource, time_range: TimeRange, job: FeatureJob) -> list[ReadSlice]:
@@ -160,14 +168,14 @@ def _read(
 
 
 def _writer(
-    source: MongoSource, computed_at: datetime
+    source: MongoSource, computed_at: datetime, version: str
 ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """The write of a task's feature rows, returning how many it wrote."""
 
     def write(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         store = source.connect()
         try:
-            written = sum(write_features(store, batch, computed_at) for batch in batches)
+            written = sum(write_features(store, batch, computed_at, version) for batch in batches)
         finally:
             store.close()
         yield pd.DataFrame({"written": [written]})

@@ -4,7 +4,7 @@ One definition serves training and scoring. Input rows: ``transaction_id``, ``tx
 (timestamp), ``customer_id``, ``terminal_id``, ``tx_amount`` and ``fraud_known`` (1 when the
 transaction was reported fraudulent within the feedback delay of its own time, so that counting it
 ``delay`` days later never uses a label that was not known then). The input holds the rows to score
-plus their history: the customers' last 30 days and the terminals' last 37.
+plus their history: the customers' last 30 days and the terminals' last 30 + delay.
 """
 
 from __future__ import annotations
@@ -58,9 +58,12 @@ def with_terminal_risk(
     return result.drop("_ts")
 
 
-def transaction_features(history: DataFrame, start: datetime, end: datetime) -> DataFrame:
-    """Features of the rows with ``start <= tx_datetime < end``, computed over ``history``."""
-    featured = with_terminal_risk(with_customer_spend(with_time_flags(history)))
+def transaction_features(
+    history: DataFrame, start: datetime, end: datetime, delay: int = DELAY_DAYS
+) -> DataFrame:
+    """Features of the rows with ``start <= tx_datetime < end``, computed over ``history``
+    (terminal risk after a feedback delay of ``delay`` days)."""
+    featured = with_terminal_risk(with_customer_spend(with_time_flags(history)), delay=delay)
     in_range = (F.col("tx_datetime") >= F.lit(start)) & (F.col("tx_datetime") < F.lit(end))
     return featured.where(in_range).select(
         "transaction_id", "tx_datetime", "customer_id", "terminal_id", *FEATURE_COLUMNS

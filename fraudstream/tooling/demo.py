@@ -7,7 +7,8 @@ landing-files sensor loads it through the `transactions` asset in one run) and p
 ``hours`` of live traffic up to now to Kafka. Labels come with their real delays (each reported
 ``label_delay`` x U(0.5, 1.5) after its transaction): those already reported land as a file in
 ``landing/labels``, the rest are served by the label API from their report time — the history is
-labelled, the live hours are not, as in production. Then the demo only watches: the sensors
+labelled, the live hours are not, as in production. The features' feedback delay is set to the
+latest a label comes (3 days for the default 2-day delay). Then the demo only watches: the sensors
 ingest, the automation computes features, trains on the labelled history and scores every
 window, the checks run, the export writes the reviewers' workbooks. The summary judges the live
 hours' flags against the simulated truth. Ctrl-C at any point stops every process the demo
@@ -16,6 +17,7 @@ started.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -40,6 +42,7 @@ from fraudstream.tooling.simulator.delivery import (
     deliver_labels,
     label_times,
     land_transactions,
+    latest_report,
 )
 from fraudstream.tooling.simulator.generator import SimulationConfig, TransactionSimulator
 from fraudstream.tooling.stack.embedded import EmbeddedStack
@@ -62,7 +65,7 @@ DEMO_ENVIRONMENT = {
 
 @dataclass(frozen=True)
 class DemoSettings:
-    history_days: float = 14.0
+    history_days: float = 10.0
     hours: float = 24.0  # live hours, ending now
     tx_per_day: int = 5_000
     seed: int = 7
@@ -94,8 +97,15 @@ def _demo(
     plan = DemoPlan.ending(window_start(datetime.now(UTC)), settings.history_days, settings.hours)
     # Partitions from the history's first day: the automation evaluates only the demo's.
     first_day = plan.history.start.replace(hour=0, minute=0)
+    # Terminal risk counts a fraud once its label can have come: the simulated labels' delay,
+    # not the handbook's 7 days (which would hide the terminals compromised in the last week).
+    feedback_days = math.ceil(latest_report(settings.label_delay) / timedelta(days=1))
     for name, value in (
-        DEMO_ENVIRONMENT | {"FRAUDSTREAM_PARTITION_START": first_day.isoformat()}
+        DEMO_ENVIRONMENT
+        | {
+            "FRAUDSTREAM_PARTITION_START": first_day.isoformat(),
+            "FRAUDSTREAM_FEEDBACK_DELAY_DAYS": str(feedback_days),
+        }
     ).items():
         os.environ.setdefault(name, value)
     started = time.monotonic()

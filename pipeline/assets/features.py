@@ -29,9 +29,9 @@ def transaction_features(
 ) -> dg.MaterializeResult:
     """The handbook's features of each window's transactions (weekend/night flags; per customer the
     count and mean amount over 1, 7, 30 days; per terminal the count and fraud risk over 1, 7, 30
-    days before a 7-day feedback delay), computed in one Spark job over the range and its
-    customers' and terminals' history; Spark's tasks read and write MongoDB
-    `transaction_features` themselves."""
+    days before the feedback delay, FRAUDSTREAM_FEEDBACK_DELAY_DAYS), computed in one Spark job
+    over the range and its customers' and terminals' history; Spark's tasks read and write
+    MongoDB `transaction_features` themselves."""
     window = context.partition_time_window
     started = time.monotonic()
     with mongo.store() as store:
@@ -54,6 +54,7 @@ def transaction_features(
             "read_mode": run.mode,
             "read_tasks": run.tasks,
             "frauds_known_in_history": run.frauds_known,
+            "feature_version": run.version,
             "duration_s": round(time.monotonic() - started, 3),
         }
     )

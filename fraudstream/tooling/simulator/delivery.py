@@ -43,6 +43,11 @@ def label_times(frame: pd.DataFrame, delay: timedelta) -> pd.Series:
     return frame["tx_datetime"] + pd.to_timedelta((0.5 + spread) * delay.total_seconds(), unit="s")
 
 
+def latest_report(delay: timedelta) -> timedelta:
+    """How long after its transaction a label of ``label_times`` is reported at the latest."""
+    return delay * 1.5
+
+
 class TransactionPublisher:
     """Publishes transaction frames to the topic (docs/contracts.md). Use as a context manager.
 
