@@ -9,7 +9,7 @@ from pipeline.assets.labels import labels
 from pipeline.assets.models import fraud_models
 from pipeline.assets.predictions import ensemble_predictions
 from pipeline.assets.quality_report import model_quality_report
-from pipeline.automation import automation_sensor
+from pipeline.automation import automation_sensor, quality_report_automation_sensor
 from pipeline.checks import quality_checks
 from pipeline.resources import (
     AlertWebhookResource,
@@ -53,6 +53,7 @@ defs = dg.Definitions(
         label_api_sensor,
         model_rescoring_sensor,
         automation_sensor,
+        quality_report_automation_sensor,
         alert_sensor,
     ],
     resources={

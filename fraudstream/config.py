@@ -83,12 +83,18 @@ def idle_close() -> timedelta:
     return timedelta(seconds=float(raw)) if raw else allowed_lateness()
 
 
+def positive_int(name: str, default: int, unit: str = "") -> int:
+    """A ``FRAUDSTREAM_<name>`` whole number >= 1 (``unit`` names it in the error)."""
+    raw = env(name, str(default))
+    if not raw.isdigit() or int(raw) < 1:
+        what = f"a whole number of {unit}" if unit else "a whole number"
+        raise ValueError(f"{ENV_PREFIX}{name}={raw!r} must be {what} >= 1")
+    return int(raw)
+
+
 def ingest_workers() -> int:
     """Processes a large ingestion is split over (``FRAUDSTREAM_INGEST_WORKERS``, default 2)."""
-    raw = env("INGEST_WORKERS", "2")
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"FRAUDSTREAM_INGEST_WORKERS={raw!r} must be a whole number >= 1")
-    return int(raw)
+    return positive_int("INGEST_WORKERS", 2)
 
 
 def feedback_delay() -> timedelta:
@@ -98,24 +104,13 @@ def feedback_delay() -> timedelta:
     labels really arrive within: a longer one hides recent compromises, a shorter one misses
     labels. Stored features record it (``feature_version``); after a change, backfill
     ``transaction_features`` before the next full fit."""
-    raw = env("FEEDBACK_DELAY_DAYS", "7")
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(
-            f"FRAUDSTREAM_FEEDBACK_DELAY_DAYS={raw!r} must be a whole number of days >= 1"
-        )
-    return timedelta(days=int(raw))
+    return timedelta(days=positive_int("FEEDBACK_DELAY_DAYS", 7, "days"))
 
 
 def automation_interval_seconds() -> int:
     """How often the automation sensor evaluates the conditions
     (``FRAUDSTREAM_AUTOMATION_INTERVAL_SECONDS``, default 15; Dagster's sensor loop is 5 s)."""
-    raw = env("AUTOMATION_INTERVAL_SECONDS", "15")
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(
-            f"FRAUDSTREAM_AUTOMATION_INTERVAL_SECONDS={raw!r} must be a whole number of seconds "
-            ">= 1"
-        )
-    return int(raw)
+    return positive_int("AUTOMATION_INTERVAL_SECONDS", 15, "seconds")
 
 
 def spark_master() -> str:

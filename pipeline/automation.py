@@ -21,6 +21,9 @@ from pipeline.keys import (
     ENSEMBLE_PREDICTIONS,
     FRAUD_MODELS,
     LABELS,
+    MODEL_QUALITY_REPORT,
+    PRIORITY,
+    REPORTING_PRIORITY,
     TRANSACTION_FEATURES,
     TRANSACTIONS,
 )
@@ -246,7 +249,8 @@ quality_refresh = (
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     "automation_sensor",
-    target=dg.AssetSelection.all(include_sources=False),
+    target=dg.AssetSelection.all(include_sources=False)
+    - dg.AssetSelection.assets(MODEL_QUALITY_REPORT),
     default_status=dg.DefaultSensorStatus.RUNNING,
     emit_backfills=True,
     # Evaluated in the code location, not the daemon: `UpstreamIdle` is Python of ours.
@@ -256,4 +260,19 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     "launches what they ask for as backfills (ranges of windows run as one run). Off: nothing "
     "downstream of ingestion runs by itself; on again: catches up every partition whose "
     "upstream changed meanwhile.",
+)
+
+# The same conditions for the quality reports, whose runs (one per day of the last week) queue
+# behind the scoring and the workbooks: a sensor's run tags are the only way to order them.
+quality_report_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "quality_report_automation_sensor",
+    target=dg.AssetSelection.assets(MODEL_QUALITY_REPORT),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    emit_backfills=True,
+    use_user_code_server=True,
+    minimum_interval_seconds=config.automation_interval_seconds(),
+    run_tags={PRIORITY: REPORTING_PRIORITY},
+    description="Evaluates `model_quality_report`'s automation condition like "
+    "`automation_sensor` and launches its runs at a lower queue priority than scoring and "
+    "exports. Off: no quality report refreshes by itself.",
 )

@@ -7,6 +7,7 @@ LABELS = dg.AssetKey("labels")
 TRANSACTION_FEATURES = dg.AssetKey("transaction_features")
 FRAUD_MODELS = dg.AssetKey("fraud_models")
 ENSEMBLE_PREDICTIONS = dg.AssetKey("ensemble_predictions")
+MODEL_QUALITY_REPORT = dg.AssetKey("model_quality_report")
 
 # Dagster's tags for a run over a range of partitions (one run, one BackfillPolicy.single_run).
 RANGE_START = "dagster/asset_partition_range_start"
@@ -16,6 +17,8 @@ TRIGGER = "fraudstream/trigger"  # which sensor requested a run
 # starved by the downstream work it unblocks.
 PRIORITY = "dagster/priority"
 INGESTION_PRIORITY = "10"
+# Quality reports (monitoring, a run per day) start after any waiting scoring or export run.
+REPORTING_PRIORITY = "-1"
 
 # The concurrency pool of training: one run at a time (the stacks set its limit at start).
 TRAINING_POOL = "training"

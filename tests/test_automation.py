@@ -19,7 +19,7 @@ from dagster._core.utils import make_new_run_id
 
 from definitions import defs
 from fraudstream import config
-from pipeline.automation import automation_sensor
+from pipeline.automation import automation_sensor, quality_report_automation_sensor
 from pipeline.partitions import ten_minute_partitions
 
 HOUR = datetime(2026, 1, 1, 11, tzinfo=UTC)
@@ -293,8 +293,21 @@ def test_automation_writes_the_workbooks_of_the_last_week_only() -> None:
 def test_the_automation_interval_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FRAUDSTREAM_AUTOMATION_INTERVAL_SECONDS", raising=False)
     assert automation_sensor.minimum_interval_seconds == config.automation_interval_seconds() == 15
+    assert quality_report_automation_sensor.minimum_interval_seconds == 15
     monkeypatch.setenv("FRAUDSTREAM_AUTOMATION_INTERVAL_SECONDS", "5")
     assert config.automation_interval_seconds() == 5
     monkeypatch.setenv("FRAUDSTREAM_AUTOMATION_INTERVAL_SECONDS", "0")
     with pytest.raises(ValueError, match="whole number of seconds"):
         config.automation_interval_seconds()
+
+
+def test_each_automated_asset_is_evaluated_by_exactly_one_sensor() -> None:
+    """Two sensors evaluating one asset would each request it; none would leave it manual."""
+    graph = defs.resolve_asset_graph()
+    automated = {key for key in graph.get_all_asset_keys() if graph.get(key).automation_condition}
+    main = automation_sensor.asset_selection.resolve(graph)
+    reports = quality_report_automation_sensor.asset_selection.resolve(graph)
+    assert not main & reports
+    assert automated <= main | reports
+    assert reports == {dg.AssetKey("model_quality_report")}
+    assert quality_report_automation_sensor.run_tags["dagster/priority"] == "-1"

@@ -102,7 +102,7 @@ def test_the_ui_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
 
         # The sensors, each RUNNING (its switch on) on the Automation page.
         page.goto("/automation")
-        for name in (*SENSORS, "automation_sensor"):
+        for name in (*SENSORS, "automation_sensor", "quality_report_automation_sensor"):
             item = page.locator("[class*=ListItem_listItem_]").filter(
                 has=page.get_by_role("link", name=name)
             )

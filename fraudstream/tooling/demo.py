@@ -173,8 +173,10 @@ def history_line(plan: DemoPlan, history: pd.DataFrame, reported: int) -> str:
         f"history: {len(history):,} simulated transactions ({int(history['tx_fraud'].sum())} "
         f"frauds) of {plan.history_days:g} days from {plan.history.start:%Y-%m-%d %H:%M} UTC, "
         f"dropped as a batch file in landing/transactions; labels: {reported:,} already "
-        "reported, in landing/labels, the rest served by the label API as they are reported. "
-        "Nobody launches anything from here: watch the sensors and the automation in the UI."
+        "reported, in landing/labels, the rest served by the label API as they are reported; "
+        f"terminal risk counts a fraud {config.feedback_delay().days} day(s) after it "
+        "(FRAUDSTREAM_FEEDBACK_DELAY_DAYS). Nobody launches anything from here: watch the "
+        "sensors and the automation in the UI."
     )
 
 
