@@ -218,10 +218,12 @@ scoring = (
 
 def refreshed_per_tick(cron: str) -> dg.AutomationCondition:
     """At most once per ``cron`` tick while the partition's inputs change, and once more after
-    their last change."""
+    their last change; never while a scoring run is still reporting its windows (a catch-up's
+    days would be written one by one as its run reports them)."""
     return (
         dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()).since(handled)
         & dg.AutomationCondition.cron_tick_passed(cron).since_last_handled()
+        & UpstreamIdle(ENSEMBLE_PREDICTIONS)
         & ~any_deps_in_flight
         & ~dg.AutomationCondition.in_progress()
     )

@@ -279,6 +279,22 @@ def test_a_days_workbooks_wait_until_a_window_of_the_day_is_scored() -> None:
     assert ticks.requested(HOUR + timedelta(hours=1, minutes=2)) == {"2026-01-01"}
 
 
+def test_workbooks_wait_until_no_scoring_run_is_reporting() -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    ticks = Ticks(instance, dg.AssetKey("excel_export"))
+    assert ticks.requested(HOUR) == set()
+    first_day = [window_key(HOUR + timedelta(minutes=10 * i)) for i in range(3)]
+    next_day = [window_key(HOUR + timedelta(days=1, minutes=10 * i)) for i in range(3)]
+    scoring = RangeRun(instance, SCORING.path[0], first_day + next_day)
+    scoring.reported(*first_day)
+    # The first day's windows are all stored, the run still reports the next day's.
+    assert ticks.requested(HOUR + timedelta(days=1, hours=1, minutes=1)) == set()
+    scoring.reported(*next_day)
+    scoring.finished()
+    days = {"2026-01-01", "2026-01-02"}
+    assert ticks.requested(HOUR + timedelta(days=1, hours=1, minutes=2)) == days
+
+
 def test_automation_writes_the_workbooks_of_the_last_week_only() -> None:
     instance = dg.DagsterInstance.ephemeral()
     ticks = Ticks(instance, dg.AssetKey("excel_export"))
