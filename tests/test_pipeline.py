@@ -130,6 +130,13 @@ def test_from_kafka_and_a_label_file_to_checked_predictions_and_an_export(
     assert metadata["hour_parts_written"].value == 24
     # Three rows per transaction, the flagged ones, and a row per scored window (144 a day).
     assert metadata["rows"].value == 3 * day_count + scored_counts[0][2] + 144
+    # A range is written newest day first: the day reviewers work on is ready soonest.
+    materialize(["excel_export"], tags=day_range("2026-11-09", "2026-11-10"))
+    summaries = {
+        day: (tmp_path / "exports" / day / "summary.xlsx").stat().st_mtime_ns
+        for day in ("2026-11-09", "2026-11-10")
+    }
+    assert summaries["2026-11-10"] < summaries["2026-11-09"]
 
     # The day's quality report: not measurable before its labels, then the ensemble's AP over
     # the day's labelled transactions, per version, with a picture.

@@ -32,10 +32,12 @@ def excel_export(context: dg.AssetExecutionContext, mongo: MongoResource) -> dg.
     `flagged_transactions` and `scored_windows` as .xlsx workbooks, one part per hour
     (`<export dir>/<day>/hour-HH/`), plus the day's `summary.xlsx`. Only the hours whose data
     changed since their part was written are exported again; streamed from MongoDB in constant
-    memory; sheets split at Excel's 1,048,576-row limit."""
+    memory; sheets split at Excel's 1,048,576-row limit. A range is written newest day first."""
     exported = []
+    # Newest day first: the day reviewers work on is ready before a catch-up's older ones.
+    newest_first = sorted(context.partition_keys, reverse=True)
     with mongo.store() as store:
-        for day in context.partition_keys:
+        for day in newest_first:
             window = daily_partitions.time_window_for_partition_key(day)
             exported.append(
                 export_day(store, config.export_dir() / day, TimeRange(window.start, window.end))
@@ -45,10 +47,10 @@ def excel_export(context: dg.AssetExecutionContext, mongo: MongoResource) -> dg.
         [
             [day, len(e.parts), ", ".join(e.written) or "none", e.rows["transactions"],
              e.rows["flagged_transactions"]]
-            for day, e in zip(context.partition_keys, exported, strict=True)
+            for day, e in zip(newest_first, exported, strict=True)
         ],
     )  # fmt: skip
-    last = exported[-1]
+    last = exported[0]
     return dg.MaterializeResult(
         metadata={
             "directory": dg.MetadataValue.path(str(last.directory)),
