@@ -104,7 +104,8 @@ def test_the_ui_in_a_real_browser(demo: Demo, tmp_path: Path) -> None:
         page.goto("/automation")
         for name in (*SENSORS, "automation_sensor", "quality_report_automation_sensor"):
             item = page.locator("[class*=ListItem_listItem_]").filter(
-                has=page.get_by_role("link", name=name, exact=True)
+                # Whole word: "automation_sensor" is also in quality_report_automation_sensor.
+                has=page.get_by_role("link", name=re.compile(rf"\b{name}\b"))
             )
             switches = item.locator("input[type=checkbox]")
             expect(switches).to_have_count(2)  # the row's selection box, then its switch
