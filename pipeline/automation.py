@@ -249,32 +249,43 @@ quality_refresh = (
     refreshed_per_tick(config.quality_report_cron()) & some_window_scored & recent_day
 ).with_label("some window scored, changed since the last quality-report tick, within a week")
 
-automation_sensor = dg.AutomationConditionSensorDefinition(
+
+def conditions_sensor(
+    name: str,
+    target: dg.AssetSelection,
+    description: str,
+    run_tags: dict[str, str] | None = None,
+) -> dg.AutomationConditionSensorDefinition:
+    """An automation sensor of ours: ranges as backfills, evaluated in the code location
+    (`UpstreamIdle` and `BackfillUnlaunched` are Python of ours), at the configured interval."""
+    return dg.AutomationConditionSensorDefinition(
+        name,
+        target=target,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        emit_backfills=True,
+        use_user_code_server=True,
+        minimum_interval_seconds=config.automation_interval_seconds(),
+        run_tags=run_tags,
+        description=description,
+    )
+
+
+automation_sensor = conditions_sensor(
     "automation_sensor",
-    target=dg.AssetSelection.all(include_sources=False)
-    - dg.AssetSelection.assets(MODEL_QUALITY_REPORT),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    emit_backfills=True,
-    # Evaluated in the code location, not the daemon: `UpstreamIdle` is Python of ours.
-    use_user_code_server=True,
-    minimum_interval_seconds=config.automation_interval_seconds(),
-    description="Evaluates the assets' automation conditions (every 15 s by default) and "
-    "launches what they ask for as backfills (ranges of windows run as one run). Off: nothing "
-    "downstream of ingestion runs by itself; on again: catches up every partition whose "
-    "upstream changed meanwhile.",
+    dg.AssetSelection.all(include_sources=False) - dg.AssetSelection.assets(MODEL_QUALITY_REPORT),
+    "Evaluates the assets' automation conditions (every 15 s by default) and launches what they "
+    "ask for as backfills (ranges of windows run as one run). Off: nothing downstream of "
+    "ingestion runs by itself; on again: catches up every partition whose upstream changed "
+    "meanwhile.",
 )
 
 # The same conditions for the quality reports, whose runs (one per day of the last week) queue
 # behind the scoring and the workbooks: a sensor's run tags are the only way to order them.
-quality_report_automation_sensor = dg.AutomationConditionSensorDefinition(
+quality_report_automation_sensor = conditions_sensor(
     "quality_report_automation_sensor",
-    target=dg.AssetSelection.assets(MODEL_QUALITY_REPORT),
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    emit_backfills=True,
-    use_user_code_server=True,
-    minimum_interval_seconds=config.automation_interval_seconds(),
+    dg.AssetSelection.assets(MODEL_QUALITY_REPORT),
+    "Evaluates `model_quality_report`'s automation condition like `automation_sensor` and "
+    "launches its runs at a lower queue priority than scoring and exports. Off: no quality "
+    "report refreshes by itself.",
     run_tags={PRIORITY: REPORTING_PRIORITY},
-    description="Evaluates `model_quality_report`'s automation condition like "
-    "`automation_sensor` and launches its runs at a lower queue priority than scoring and "
-    "exports. Off: no quality report refreshes by itself.",
 )
